@@ -1,0 +1,32 @@
+# alff: set-up, tests and the default pipeline.
+# BLAS threading on 2 cores makes the GP numerics ~10x slower: pin it to one
+# thread; numba parallelism (prange) uses the cores instead.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export OMP_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
+
+.PHONY: test install bench clean run
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	$(BIN)/python bench/gp.py --json bench/results/gp.json
+
+clean:
+	rm -rf $(VENV) .numba_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""alff: active-learning force fields."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,306 @@
+"""Blocks of observations and the kernel matrices between them.
+
+A *block* is a group of observation rows that share cluster listings:
+
+- ``force``: the three force components of one atom (its own listings);
+- ``energy``/``stress``: the total energy and/or the six stress components
+  of one frame (all listings of the frame);
+- ``atom``: all ten per-atom observables (forces, local energy, virial) of
+  one atom, used for prediction.
+
+Kernel matrices are computed block pair by block pair in parallel (numba
+``prange``); no Python loop runs per environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..clusters import FrameClusters, N_ROWS
+from .manybody import k2_block_pairs, k2_ff_soa_pairs, k3_block_pairs, k3_ff_soa_pairs
+
+__all__ = ["BlockSet", "build_blocks", "kernel_matrix", "self_kernel_diag", "concat_blocks"]
+
+FORCE_ROWS = [(0, 1.0), (1, 1.0), (2, 1.0)]
+
+
+@dataclass
+class BlockSet:
+    """Flat cluster arrays of a list of observation blocks.
+
+    Attributes
+    ----------
+    p_t, p_F, p_dF : (P,) arrays; p_key : (P,) int; p_W : (P, 2, R) array
+        Pair listings of all blocks, concatenated block by block.
+    t_t : (T, 3); t_F : (T,); t_dF : (T, 3); t_spec : (T, 3) int;
+    t_key : (T,) int; t_W : (T, 4, R)
+        Triplet listings.
+    p_ptr, t_ptr : (nb + 1,) int arrays
+        CSR pointers of the blocks into the pair and triplet arrays.
+    nrow, row_off, lo, hi : (nb,) int arrays
+        Rows per block, row offset, first and last active slot.
+    kinds : list of str
+        Block kind per block (``force``, ``es``, ``atom``).
+    """
+
+    p_t: np.ndarray
+    p_F: np.ndarray
+    p_dF: np.ndarray
+    p_key: np.ndarray
+    p_W: np.ndarray
+    p_ptr: np.ndarray
+    t_t: np.ndarray
+    t_F: np.ndarray
+    t_dF: np.ndarray
+    t_spec: np.ndarray
+    t_key: np.ndarray
+    t_W: np.ndarray
+    t_ptr: np.ndarray
+    nrow: np.ndarray
+    row_off: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    kinds: list = field(default_factory=list)
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.nrow)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.nrow.sum())
+
+    def block_ids(self) -> np.ndarray:
+        """(n_rows,) index of the block owning each row."""
+        return np.repeat(np.arange(self.n_blocks), self.nrow)
+
+
+def _pair_key(spec, nsp):
+    a, b = spec[:, 0], spec[:, 1]
+    return np.minimum(a, b) * nsp + np.maximum(a, b)
+
+
+def _triplet_key(spec, nsp):
+    s = np.sort(spec, axis=1)
+    return (s[:, 0] * nsp + s[:, 1]) * nsp + s[:, 2]
+
+
+def build_blocks(specs, nsp, rmax=N_ROWS):
+    """Assemble a :class:`BlockSet`.
+
+    Parameters
+    ----------
+    specs : list of tuple
+        ``(fc, kind, atom, rows)`` with ``fc`` a :class:`FrameClusters`,
+        ``kind`` one of ``force``, ``es``, ``atom``, ``atom`` the centre atom
+        (ignored for ``es``) and ``rows`` a list of ``(source_row, scale)``
+        selecting the block's observation rows among the ten per-atom rows.
+    nsp : int
+        Number of species (for the species keys).
+    rmax : int
+        Row dimension of the weight arrays (at least the largest block).
+    """
+    pt, pF, pdF, pkey, pW, tt, tF, tdF, tsp, tkey, tW = ([] for _ in range(11))
+    p_counts, t_counts, nrow, lo, hi, kinds = [], [], [], [], [], []
+    for fc, kind, atom, rows in specs:
+        if kind == "es":
+            ps = slice(0, fc.p_ptr[-1])
+            ts = slice(0, fc.t_ptr[-1])
+        else:
+            ps = slice(fc.p_ptr[atom], fc.p_ptr[atom + 1])
+            ts = slice(fc.t_ptr[atom], fc.t_ptr[atom + 1])
+        src = np.array([r for r, _ in rows], dtype=np.int64)
+        scale = np.array([s for _, s in rows], dtype=float)
+        R = len(rows)
+        wp = np.zeros((ps.stop - ps.start, 2, rmax))
+        wp[:, :, :R] = fc.p_W[ps][:, :, src] * scale
+        wt = np.zeros((ts.stop - ts.start, 4, rmax))
+        wt[:, :, :R] = fc.t_W[ts][:, :, src] * scale
+        pt.append(fc.p_t[ps]); pF.append(fc.p_F[ps]); pdF.append(fc.p_dF[ps])
+        pkey.append(_pair_key(fc.p_spec[ps], nsp)); pW.append(wp)
+        tt.append(fc.t_t[ts]); tF.append(fc.t_F[ts]); tdF.append(fc.t_dF[ts])
+        tsp.append(fc.t_spec[ts]); tkey.append(_triplet_key(fc.t_spec[ts], nsp)); tW.append(wt)
+        p_counts.append(ps.stop - ps.start)
+        t_counts.append(ts.stop - ts.start)
+        nrow.append(R)
+        has_val = any(r == 3 for r in src)
+        has_der = any(r != 3 for r in src)
+        if kind == "force" or all(r < 3 for r in src):
+            lo.append(1); hi.append(2)
+        else:
+            lo.append(0 if has_val else 1)
+            hi.append(3 if has_der else 0)
+        kinds.append(kind)
+    nrow = np.array(nrow, np.int64)
+    return BlockSet(
+        p_t=_cat(pt, (0,)), p_F=_cat(pF, (0,)), p_dF=_cat(pdF, (0,)),
+        p_key=_cat(pkey, (0,), np.int64), p_W=_cat(pW, (0, 2, rmax)),
+        p_ptr=np.concatenate([[0], np.cumsum(p_counts)]).astype(np.int64),
+        t_t=_cat(tt, (0, 3)), t_F=_cat(tF, (0,)), t_dF=_cat(tdF, (0, 3)),
+        t_spec=_cat(tsp, (0, 3), np.int64), t_key=_cat(tkey, (0,), np.int64),
+        t_W=_cat(tW, (0, 4, rmax)),
+        t_ptr=np.concatenate([[0], np.cumsum(t_counts)]).astype(np.int64),
+        nrow=nrow,
+        row_off=np.concatenate([[0], np.cumsum(nrow)[:-1]]).astype(np.int64),
+        lo=np.array(lo, np.int64), hi=np.array(hi, np.int64), kinds=kinds,
+    )
+
+
+def _cat(parts, empty_shape, dtype=float):
+    if not parts:
+        return np.zeros(empty_shape, dtype)
+    return np.ascontiguousarray(np.concatenate(parts).astype(dtype, copy=False))
+
+
+def concat_blocks(a: BlockSet, b: BlockSet) -> BlockSet:
+    """Concatenate two block sets (rows of ``b`` after those of ``a``)."""
+    rmax = max(a.p_W.shape[2], b.p_W.shape[2])
+
+    def pad(w):
+        if w.shape[2] == rmax:
+            return w
+        out = np.zeros(w.shape[:2] + (rmax,))
+        out[:, :, : w.shape[2]] = w
+        return out
+
+    nrow = np.concatenate([a.nrow, b.nrow])
+    return BlockSet(
+        p_t=np.concatenate([a.p_t, b.p_t]), p_F=np.concatenate([a.p_F, b.p_F]),
+        p_dF=np.concatenate([a.p_dF, b.p_dF]), p_key=np.concatenate([a.p_key, b.p_key]),
+        p_W=np.ascontiguousarray(np.concatenate([pad(a.p_W), pad(b.p_W)])),
+        p_ptr=np.concatenate([a.p_ptr, b.p_ptr[1:] + a.p_ptr[-1]]),
+        t_t=np.concatenate([a.t_t, b.t_t]), t_F=np.concatenate([a.t_F, b.t_F]),
+        t_dF=np.concatenate([a.t_dF, b.t_dF]), t_spec=np.concatenate([a.t_spec, b.t_spec]),
+        t_key=np.concatenate([a.t_key, b.t_key]),
+        t_W=np.ascontiguousarray(np.concatenate([pad(a.t_W), pad(b.t_W)])),
+        t_ptr=np.concatenate([a.t_ptr, b.t_ptr[1:] + a.t_ptr[-1]]),
+        nrow=nrow,
+        row_off=np.concatenate([[0], np.cumsum(nrow)[:-1]]).astype(np.int64),
+        lo=np.concatenate([a.lo, b.lo]), hi=np.concatenate([a.hi, b.hi]),
+        kinds=a.kinds + b.kinds,
+    )
+
+
+def _pairs_args(S: BlockSet):
+    return (S.p_t, S.p_F, S.p_dF, S.p_key, S.p_W, S.p_ptr, S.row_off, S.nrow, S.lo, S.hi)
+
+
+def _trip_args(S: BlockSet):
+    return (S.t_t, S.t_F, S.t_dF, S.t_spec, S.t_key, S.t_W, S.t_ptr, S.row_off, S.nrow, S.lo, S.hi)
+
+
+def kernel_matrix(A: BlockSet, B: BlockSet | None, ls2: float, ls3: float,
+                  use2: bool = True, use3: bool = True, grad: bool = False):
+    """Unscaled 2-body and 3-body kernel matrices between two block sets.
+
+    Parameters
+    ----------
+    A, B : BlockSet
+        ``B=None`` computes the symmetric matrix of ``A`` with itself (only
+        the upper block triangle is evaluated).
+    ls2, ls3 : float
+        Length scales.
+    use2, use3 : bool
+        Which body orders to evaluate.
+    grad : bool
+        Also return the length-scale derivatives.
+
+    Returns
+    -------
+    K2, K3 : (A.n_rows, B.n_rows) arrays
+    dK2, dK3 : same shape, only when ``grad``.
+    """
+    sym = B is None
+    if sym:
+        B = A
+        ia, ib = np.triu_indices(A.n_blocks)
+    else:
+        ia, ib = np.meshgrid(np.arange(A.n_blocks), np.arange(B.n_blocks), indexing="ij")
+        ia, ib = ia.ravel(), ib.ravel()
+    ia, ib = np.ascontiguousarray(ia, np.int64), np.ascontiguousarray(ib, np.int64)
+    shape = (A.n_rows, B.n_rows)
+    res = []
+    for use, fn, args in ((use2, k2_block_pairs, _pairs_args), (use3, k3_block_pairs, _trip_args)):
+        K = np.zeros(shape)
+        dK = np.zeros(shape) if grad else np.zeros((1, 1))
+        if use and len(ia):
+            ls = ls2 if fn is k2_block_pairs else ls3
+            ff = _force_only(A) and _force_only(B)
+            if ff and fn is k3_block_pairs:
+                k3_ff_soa_pairs(ia, ib, *_trip_args(A)[:8], *_soa3(B), float(ls), K, dK, grad)
+            elif ff:
+                k2_ff_soa_pairs(ia, ib, *_pairs_args(A)[:7], *_soa2(B), float(ls), K, dK, grad)
+            else:
+                fn(ia, ib, *args(A), *args(B), float(ls), K, dK, grad)
+        if sym:
+            K = _mirror(K, A)
+            if grad:
+                dK = _mirror(dK, A)
+        res.append((K, dK))
+    if grad:
+        return res[0][0], res[1][0], res[0][1], res[1][1]
+    return res[0][0], res[1][0]
+
+
+def _soa2(S: BlockSet):
+    """Structure-of-arrays view of the pairs of a force-only set."""
+    B = np.empty((6, len(S.p_F)))
+    B[0] = S.p_t
+    B[1] = S.p_F
+    B[2] = S.p_dF
+    B[3:6] = S.p_W[:, 1, :3].T
+    return B, S.p_key, S.p_ptr, S.row_off
+
+
+def _soa3(S: BlockSet):
+    """Structure-of-arrays view of the triplets of a force-only set."""
+    B = np.empty((12, len(S.t_F)))
+    B[0:3] = S.t_t.T
+    B[3] = S.t_F
+    B[4:6] = S.t_dF[:, :2].T
+    B[6:9] = S.t_W[:, 1, :3].T
+    B[9:12] = S.t_W[:, 2, :3].T
+    return B, np.ascontiguousarray(S.t_spec.T), S.t_key, S.t_ptr, S.row_off
+
+
+def _force_only(S: BlockSet) -> bool:
+    """True when every block holds exactly the three force rows."""
+    return bool(np.all(S.nrow == 3) and np.all(S.lo == 1) and np.all(S.hi == 2)
+                and np.all(S.t_W[:, 0, :] == 0) and np.all(S.t_W[:, 3, :] == 0)
+                and np.all(S.p_W[:, 0, :] == 0))
+
+
+def _mirror(K, S: BlockSet):
+    bid = S.block_ids()
+    same = bid[:, None] == bid[None, :]
+    return np.where(same, K, K + K.T)
+
+
+def self_kernel_diag(A: BlockSet, ls2: float, ls3: float, use2=True, use3=True):
+    """Diagonal of the unscaled kernel of every block with itself.
+
+    Returns
+    -------
+    d2, d3 : (A.n_rows,) arrays
+    """
+    ia = np.arange(A.n_blocks, dtype=np.int64)
+    # each block is evaluated against itself into its own diagonal tile
+    out = []
+    for use, fn, args, ls in ((use2, k2_block_pairs, _pairs_args, ls2),
+                              (use3, k3_block_pairs, _trip_args, ls3)):
+        d = np.zeros(A.n_rows)
+        if use and A.n_blocks:
+            rmax = int(A.nrow.max())
+            tiles = np.zeros((A.n_rows, rmax))
+            # B layout: same clusters, but every block writes columns 0..R-1
+            argsA = args(A)
+            argsB = list(argsA)
+            argsB[-4] = np.zeros(A.n_blocks, np.int64)  # row offsets of B
+            fn(ia, ia, *argsA, *argsB, float(ls), tiles, np.zeros((1, 1)), False)
+            rows = np.arange(A.n_rows)
+            cols = rows - np.repeat(A.row_off, A.nrow)
+            d = tiles[rows, cols]
+        out.append(d)
+    return out[0], out[1]
