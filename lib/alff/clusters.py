@@ -120,7 +120,7 @@ def frame_clusters(atoms, codes, r2, r3, frame_index=None):
         k = int(np.argmin(d))
         where = f" in frame {frame_index}" if frame_index is not None else ""
         raise ValueError(
-            f"atoms {i[k]} and {j[k]} are {d[k]:.3f} A apart{where} "
+            f"atoms {min(i[k], j[k])} and {max(i[k], j[k])} are {d[k]:.3f} A apart{where} "
             f"(closer than {MIN_DISTANCE} A): the structure is unphysical"
         )
     n = len(atoms)

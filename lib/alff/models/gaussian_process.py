@@ -62,6 +62,11 @@ class GaussianProcess:
         the stress noise (eV/A^3).
     energy_labels, stress_labels : bool
         Train on total energies / stresses of the frames as well as forces.
+    reference_energies : dict, optional
+        Per-species energies (``{"Al": -3.74}`` or ``{13: -3.74}``, eV)
+        subtracted from energy labels before the GP sees them (e.g. isolated
+        atoms). By default they are fitted by least squares to the energy
+        labels at :meth:`fit` and then kept fixed by :meth:`update`.
     maxiter : int
         Maximum L-BFGS-B iterations of a hyperparameter optimisation.
     opt_tol : float
@@ -83,7 +88,7 @@ class GaussianProcess:
     """
 
     def __init__(self, cutoffs=None, species=None, hyps=None, energy_labels=False,
-                 stress_labels=False, maxiter=20, opt_tol=1e-4):
+                 stress_labels=False, reference_energies=None, maxiter=20, opt_tol=1e-4):
         cutoffs = dict(cutoffs or {"twobody": 5.0, "threebody": 4.0})
         unknown = set(cutoffs) - {"twobody", "threebody"}
         if unknown:
@@ -101,6 +106,7 @@ class GaussianProcess:
             raise ValueError(f"unknown hyperparameters {sorted(bad)}; known: {HYP_ORDER}")
         self.energy_labels = bool(energy_labels)
         self.stress_labels = bool(stress_labels)
+        self.reference_energies = reference_energies
         self.maxiter = int(maxiter)
         self.opt_tol = float(opt_tol)
         self._reset()
@@ -200,7 +206,15 @@ class GaussianProcess:
         return float(sum(self.e0_.get(int(z), 0.0) for z in atoms.numbers))
 
     def _fit_e0(self, frames):
-        """Per-species reference energies by least squares on energy labels."""
+        """Per-species reference energies: given, or least squares on energy labels."""
+        if self.reference_energies is not None:
+            from ase.data import atomic_numbers
+            e0 = {(atomic_numbers[k] if isinstance(k, str) else int(k)): float(v)
+                  for k, v in self.reference_energies.items()}
+            missing = [z for z in self.species_ if z not in e0]
+            if missing:
+                raise ValueError(f"reference_energies has no entry for species Z={missing}")
+            return e0
         ef = [f for f in frames if f.use_energy]
         if not ef:
             return None
@@ -568,14 +582,16 @@ class GaussianProcess:
         if meta.get("version", 0) > FORMAT_VERSION:
             raise ValueError(f"{stem.with_suffix('.json')} has format version {meta['version']}, "
                              f"newer than this alff ({FORMAT_VERSION})")
+        e0 = None if meta["e0"] is None else {int(k): v for k, v in meta["e0"].items()}
         model = cls(cutoffs=meta["cutoffs"], species=meta["species"], hyps=meta["hyps"],
                     energy_labels=meta["energy_labels"], stress_labels=meta["stress_labels"],
+                    reference_energies=e0,
                     maxiter=meta["maxiter"], opt_tol=meta["opt_tol"])
         with np.load(stem.with_suffix(".npz"), allow_pickle=False) as d:
             arrays = {k: d[k] for k in d.files}
         frames = unpack_frames(arrays)
         model.species_ = list(meta["species"])
-        model.e0_ = None if meta["e0"] is None else {int(k): v for k, v in meta["e0"].items()}
+        model.e0_ = e0
         model.hyps_ = dict(meta["hyps"])
         model._clusters, model._blocks, model._y, model._noise_kind, model._noise_scale = model._build(frames, 0)
         model.frames_ = frames

@@ -1,0 +1,50 @@
+"""Shared fixtures: small labelled structures, seeded."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+
+A_AL = 4.046
+
+
+def rattled_al(seed, reps=(2, 2, 2), amp=0.05 * A_AL, label=True):
+    """fcc Al supercell with uniform displacements, labelled by EMT."""
+    rng = np.random.default_rng(seed)
+    atoms = bulk("Al", "fcc", a=A_AL, cubic=True).repeat(reps)
+    atoms.positions += rng.uniform(-amp, amp, atoms.positions.shape)
+    if label:
+        label_emt(atoms)
+    return atoms
+
+
+def label_emt(atoms):
+    atoms.calc = EMT()
+    res = dict(energy=atoms.get_potential_energy(), forces=atoms.get_forces())
+    if atoms.pbc.all():
+        res["stress"] = atoms.get_stress()
+    atoms.calc = SinglePointCalculator(atoms, **res)
+    return atoms
+
+
+def rattled_alcu(seed, amp=0.15):
+    """Two-species fcc cell (Al/Cu), labelled by EMT."""
+    rng = np.random.default_rng(seed)
+    atoms = bulk("Al", "fcc", a=3.9, cubic=True).repeat((2, 2, 1))
+    atoms.numbers[rng.permutation(len(atoms))[: len(atoms) // 2]] = 29
+    atoms.positions += rng.uniform(-amp, amp, atoms.positions.shape)
+    return label_emt(atoms)
+
+
+@pytest.fixture(scope="session")
+def al_frames():
+    return [rattled_al(s) for s in range(4)]
+
+
+@pytest.fixture(scope="session")
+def small_cluster():
+    """A 4-atom open cluster (no periodicity)."""
+    pos = np.array([[0.0, 0.0, 0.0], [2.5, 0.2, 0.1], [0.3, 2.4, -0.2], [1.2, 1.1, 2.2]])
+    return Atoms("Al4", positions=pos)
