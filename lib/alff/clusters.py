@@ -178,6 +178,16 @@ def _virial_weights(W, c, slot, x, y, z, r, scale):
     W[c, slot, 9] += scale * v[0] * v[1] / r
 
 
+@njit(inline="always")
+def _cross_sq(D, q1, q2):
+    """Squared distance between the neighbours q1 and q2 of one centre."""
+    s = 0.0
+    for x in range(3):
+        u = D[q2, x] - D[q1, x]
+        s += u * u
+    return s
+
+
 @njit(cache=True)
 def _triplets(first, nbr, D, d, codes, rc):
     n = first.shape[0] - 1
@@ -191,10 +201,7 @@ def _triplets(first, nbr, D, d, codes, rc):
             for q2 in range(q1 + 1, first[a + 1]):
                 if d[q2] >= rc:
                     continue
-                s = 0.0
-                for x in range(3):
-                    u = D[q2, x] - D[q1, x]
-                    s += u * u
+                s = _cross_sq(D, q1, q2)
                 if s < rc2:
                     c += 1
         ptr[a + 1] = ptr[a] + c
@@ -212,10 +219,7 @@ def _triplets(first, nbr, D, d, codes, rc):
             for q2 in range(q1 + 1, first[a + 1]):
                 if d[q2] >= rc:
                     continue
-                s = 0.0
-                for x in range(3):
-                    u = D[q2, x] - D[q1, x]
-                    s += u * u
+                s = _cross_sq(D, q1, q2)
                 if s >= rc2:
                     continue
                 r12 = math.sqrt(s)

@@ -31,6 +31,20 @@ _VERT = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 
 _SIDE = np.array([[0, 1, 2], [1, 0, 2], [0, 2, 1], [2, 0, 1], [1, 2, 0], [2, 1, 0]], np.int64)
 
 
+@njit(inline="always")
+def _scatter(WA, c, la, ha, RA, RB, Z, dZ, oa, ob, out, dout, grad):
+    """out[rows of A, rows of B] += W_c^T Z for the active slots of cluster c."""
+    for x in range(la, ha + 1):
+        for ra in range(RA):
+            w = WA[c, x, ra]
+            if w == 0.0:
+                continue
+            for r in range(RB):
+                out[oa + ra, ob + r] += w * Z[x, r]
+                if grad:
+                    dout[oa + ra, ob + r] += w * dZ[x, r]
+
+
 @njit(cache=True, fastmath=True)
 def _k3_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, nrA, loA, hiA,
               tB, FB, dFB, sB, kB, WB, pB, roB, nrB, loB, hiB,
@@ -109,17 +123,7 @@ def _k3_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, nrA, loA, hiA,
                         w = WB[c2, y, r]
                         Z[x, r] += mxy * w
                         dZ[x, r] += dmxy * w
-        oa = roA[a]
-        ob = roB[b]
-        for x in range(la, ha + 1):
-            for ra in range(RA):
-                w = WA[c, x, ra]
-                if w == 0.0:
-                    continue
-                for r in range(RB):
-                    out[oa + ra, ob + r] += w * Z[x, r]
-                    if grad:
-                        dout[oa + ra, ob + r] += w * dZ[x, r]
+        _scatter(WA, c, la, ha, RA, RB, Z, dZ, roA[a], roB[b], out, dout, grad)
 
 
 @njit(parallel=True, cache=True)
@@ -207,17 +211,7 @@ def _k2_block(a, b, tA, FA, dFA, kA, WA, pA, roA, nrA, loA, hiA,
                         w = WB[c2, y, r]
                         Z[x, r] += m * w
                         dZ[x, r] += dm * w
-        oa = roA[a]
-        ob = roB[b]
-        for x in range(la, ha + 1):
-            for ra in range(RA):
-                w = WA[c, x, ra]
-                if w == 0.0:
-                    continue
-                for r in range(RB):
-                    out[oa + ra, ob + r] += w * Z[x, r]
-                    if grad:
-                        dout[oa + ra, ob + r] += w * dZ[x, r]
+        _scatter(WA, c, la, ha, RA, RB, Z, dZ, roA[a], roB[b], out, dout, grad)
 
 
 @njit(parallel=True, cache=True)

@@ -25,7 +25,8 @@ from scipy.linalg import cho_solve, solve_triangular
 from scipy.optimize import minimize
 
 from ..clusters import frame_clusters
-from ..kernels.blocks import FORCE_ROWS, build_blocks, concat_blocks, kernel_matrix, self_kernel_diag
+from ..kernels.blocks import (FORCE_ROWS, build_blocks, concat_blocks, kernel_matrix, select_blocks,
+                              self_kernel_diag)
 from ..linalg import cholesky_append, inverse_from_cholesky, robust_cholesky
 from .training_set import labelled_frame, pack_frames, unpack_frames
 
@@ -71,6 +72,12 @@ class GaussianProcess:
         Maximum L-BFGS-B iterations of a hyperparameter optimisation.
     opt_tol : float
         Gradient tolerance of the optimisation.
+    warm_start : int
+        With more training blocks (atomic environments, plus one per frame
+        with energy/stress labels) than this, the optimisation first runs on
+        a seeded random subset of this many blocks and then on all data from
+        the subset's optimum. The objective and its stopping rule are those
+        of the full data; only the starting point changes. 0 disables.
 
     Attributes
     ----------
@@ -88,7 +95,8 @@ class GaussianProcess:
     """
 
     def __init__(self, cutoffs=None, species=None, hyps=None, energy_labels=False,
-                 stress_labels=False, reference_energies=None, maxiter=20, opt_tol=1e-4):
+                 stress_labels=False, reference_energies=None, maxiter=20, opt_tol=1e-4,
+                 warm_start=250):
         cutoffs = dict(cutoffs or {"twobody": 5.0, "threebody": 4.0})
         unknown = set(cutoffs) - {"twobody", "threebody"}
         if unknown:
@@ -109,6 +117,7 @@ class GaussianProcess:
         self.reference_energies = reference_energies
         self.maxiter = int(maxiter)
         self.opt_tol = float(opt_tol)
+        self.warm_start = int(warm_start)
         self._reset()
 
     # ------------------------------------------------------------------ setup
@@ -410,21 +419,30 @@ class GaussianProcess:
         grad : (p,) array
             Gradient with respect to ``theta``.
         """
+        return self._nll(theta, names, None)
+
+    def _nll(self, theta, names, subset):
+        """``subset``: None for all data, else ``(blocks, y, kind, scale)``."""
         for k, v in zip(names, theta):
             self.hyps_[k] = float(np.exp(v))
         h = self.hyps_
-        K2, K3, dK2, dK3 = self._kernels(grad=True)
-        Ky = self._ky(K2, K3)
+        if subset is None:
+            y, kind, scale = self._y, self._noise_kind, self._noise_scale
+            K2, K3, dK2, dK3 = self._kernels(grad=True)
+        else:
+            blocks, y, kind, scale = subset
+            K2, K3, dK2, dK3 = kernel_matrix(blocks, None, h["ls2"], h["ls3"], self.use2, self.use3, grad=True)
+        noise_diag = self._noise(kind, scale)
+        Ky = h["sigma2"] ** 2 * K2 + h["sigma3"] ** 2 * K3 + np.diag(noise_diag)
         try:
             L, _ = robust_cholesky(Ky)
         except np.linalg.LinAlgError:
             return 1e25, np.zeros(len(theta))
-        alpha = cho_solve((L, True), self._y)
-        n = len(self._y)
-        nll = 0.5 * self._y @ alpha + np.log(np.diag(L)).sum() + 0.5 * n * np.log(2 * np.pi)
+        alpha = cho_solve((L, True), y)
+        n = len(y)
+        nll = 0.5 * y @ alpha + np.log(np.diag(L)).sum() + 0.5 * n * np.log(2 * np.pi)
         Q = np.outer(alpha, alpha) - inverse_from_cholesky(L)
         grad = []
-        noise_diag = self._noise(self._noise_kind, self._noise_scale)
         for k in names:
             if k == "sigma2":
                 g = np.sum(Q * K2) * 2 * h["sigma2"] ** 2
@@ -435,8 +453,8 @@ class GaussianProcess:
             elif k == "ls3":
                 g = np.sum(Q * dK3) * h["sigma3"] ** 2 * h["ls3"]
             else:
-                kind = {"sigma_n": 0, "sigma_e": 1, "sigma_s": 2}[k]
-                g = np.sum(np.diag(Q) * np.where(self._noise_kind == kind, 2 * noise_diag, 0.0))
+                code = {"sigma_n": 0, "sigma_e": 1, "sigma_s": 2}[k]
+                g = np.sum(np.diag(Q) * np.where(kind == code, 2 * noise_diag, 0.0))
             grad.append(-0.5 * g)
         return float(nll), np.array(grad)
 
@@ -450,9 +468,22 @@ class GaussianProcess:
         names = self._active_hyps()
         x0 = np.log([self.hyps_[k] for k in names])
         bounds = [tuple(np.log(BOUNDS[k])) for k in names]
+        options = {"maxiter": maxiter or self.maxiter, "gtol": self.opt_tol}
         t0 = time.perf_counter()
-        res = minimize(self.neg_log_likelihood, x0, args=(names,), jac=True, method="L-BFGS-B",
-                       bounds=bounds, options={"maxiter": maxiter or self.maxiter, "gtol": self.opt_tol})
+        nb = self._blocks.n_blocks
+        self.warm_start_result_ = None
+        if 0 < self.warm_start < nb:
+            pick = np.sort(np.random.default_rng(0).choice(nb, self.warm_start, replace=False))
+            blocks, rows = select_blocks(self._blocks, pick)
+            subset = (blocks, self._y[rows], self._noise_kind[rows], self._noise_scale[rows])
+            res0 = minimize(self._nll, x0, args=(names, subset), jac=True, method="L-BFGS-B",
+                            bounds=bounds, options=options)
+            if np.isfinite(res0.fun):
+                x0 = res0.x
+            self.warm_start_result_ = res0
+            log.info("warm start on %d of %d blocks: %d evaluations", self.warm_start, nb, res0.nfev)
+        res = minimize(self._nll, x0, args=(names, None), jac=True, method="L-BFGS-B",
+                       bounds=bounds, options=options)
         best = res.x if np.isfinite(res.fun) else x0
         for k, v in zip(names, best):
             self.hyps_[k] = float(np.exp(v))

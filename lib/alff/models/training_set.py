@@ -43,7 +43,12 @@ class LabelledFrame:
 
 
 def _get(atoms, name):
-    """Read a label from the calculator or the info/arrays of ``atoms``."""
+    """Read a label from the calculator or the info/arrays of ``atoms``.
+
+    Forces: ``calc.results['forces']`` or the per-atom arrays ``forces``,
+    ``force``, ``REF_forces``, ``dft_forces``; energy/stress: the calculator
+    or ``info`` keys ``energy``, ``REF_energy``, ``dft_energy`` (likewise).
+    """
     calc = atoms.calc
     if calc is not None:
         try:
@@ -51,8 +56,10 @@ def _get(atoms, name):
                 return np.array(calc.results[name], dtype=float) if name != "energy" else float(calc.results[name])
         except AttributeError:
             pass
-    if name == "forces" and "forces" in atoms.arrays:
-        return np.array(atoms.arrays["forces"], dtype=float)
+    if name == "forces":
+        for key in ("forces", "force", "REF_forces", "dft_forces"):
+            if key in atoms.arrays:
+                return np.array(atoms.arrays[key], dtype=float)
     if name in ("energy", "stress"):
         for key in (name, f"REF_{name}", f"dft_{name}"):
             if key in atoms.info:
