@@ -281,12 +281,3 @@ def test_missing_forces_and_bad_settings(al_frames):
     with pytest.raises(RuntimeError, match="not trained"):
         GaussianProcess().predict(al_frames[0])
 
-
-def test_warm_start_reaches_the_full_data_optimum(al_frames):
-    idx = [range(0, 32, 2)] * 3
-    plain = GaussianProcess(warm_start=0).fit(al_frames[:3], idx)
-    warm = GaussianProcess(warm_start=12).fit(al_frames[:3], idx)
-    assert plain.warm_start_result_ is None and warm.warm_start_result_ is not None
-    # the final objective is the full-data likelihood in both cases
-    assert warm.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=0.05 * abs(plain.log_likelihood_))
-    assert np.abs(warm.optimize_result_.jac).max() < 1.0

@@ -101,12 +101,3 @@ def test_expneg_accuracy():
     got = np.array([expneg(v) for v in x])
     np.testing.assert_allclose(got, np.exp(x), rtol=2e-13)
 
-
-def test_selected_blocks_give_the_submatrix():
-    B = _mixed_blocks([rattled_alcu(s) for s in range(2)])
-    K2, K3 = bl.kernel_matrix(B, None, 1.0, 0.8)
-    pick = [4, 0, 3]
-    sub, rows = bl.select_blocks(B, pick)
-    S2, S3 = bl.kernel_matrix(sub, None, 1.0, 0.8)
-    np.testing.assert_allclose(S2, K2[np.ix_(rows, rows)], rtol=1e-12, atol=1e-12 * np.abs(K2).max())
-    np.testing.assert_allclose(S3, K3[np.ix_(rows, rows)], rtol=1e-12, atol=1e-12 * np.abs(K3).max())

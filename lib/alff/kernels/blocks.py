@@ -21,8 +21,7 @@ import numpy as np
 from ..clusters import FrameClusters, N_ROWS
 from .manybody import k2_block_pairs, k2_ff_soa_pairs, k3_block_pairs, k3_ff_soa_pairs
 
-__all__ = ["BlockSet", "build_blocks", "kernel_matrix", "self_kernel_diag", "concat_blocks",
-           "select_blocks"]
+__all__ = ["BlockSet", "build_blocks", "kernel_matrix", "self_kernel_diag", "concat_blocks"]
 
 FORCE_ROWS = [(0, 1.0), (1, 1.0), (2, 1.0)]
 
@@ -182,37 +181,6 @@ def concat_blocks(a: BlockSet, b: BlockSet) -> BlockSet:
         lo=np.concatenate([a.lo, b.lo]), hi=np.concatenate([a.hi, b.hi]),
         kinds=a.kinds + b.kinds,
     )
-
-
-def select_blocks(S: BlockSet, idx) -> tuple[BlockSet, np.ndarray]:
-    """A block set made of the blocks ``idx`` of ``S`` (in that order).
-
-    Returns
-    -------
-    BlockSet
-    rows : (n,) int array
-        Rows of ``S`` that the selected blocks hold, in the new order.
-    """
-    idx = np.asarray(idx, dtype=np.int64)
-
-    def gather(ptr):
-        parts = [np.arange(ptr[b], ptr[b + 1]) for b in idx]
-        counts = np.array([len(p) for p in parts], np.int64)
-        take = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        return take, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-
-    pt, p_ptr = gather(S.p_ptr)
-    tt, t_ptr = gather(S.t_ptr)
-    nrow = S.nrow[idx]
-    rows = np.concatenate([np.arange(S.row_off[b], S.row_off[b] + S.nrow[b]) for b in idx])
-    sub = BlockSet(
-        p_t=S.p_t[pt], p_F=S.p_F[pt], p_dF=S.p_dF[pt], p_key=S.p_key[pt], p_W=S.p_W[pt], p_ptr=p_ptr,
-        t_t=S.t_t[tt], t_F=S.t_F[tt], t_dF=S.t_dF[tt], t_spec=S.t_spec[tt], t_key=S.t_key[tt],
-        t_W=S.t_W[tt], t_ptr=t_ptr, nrow=nrow,
-        row_off=np.concatenate([[0], np.cumsum(nrow)[:-1]]).astype(np.int64),
-        lo=S.lo[idx], hi=S.hi[idx], kinds=[S.kinds[b] for b in idx],
-    )
-    return sub, rows
 
 
 def _pairs_args(S: BlockSet):

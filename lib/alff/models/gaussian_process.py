@@ -25,8 +25,7 @@ from scipy.linalg import cho_solve, solve_triangular
 from scipy.optimize import minimize
 
 from ..clusters import frame_clusters
-from ..kernels.blocks import (FORCE_ROWS, build_blocks, concat_blocks, kernel_matrix, select_blocks,
-                              self_kernel_diag)
+from ..kernels.blocks import FORCE_ROWS, build_blocks, concat_blocks, kernel_matrix, self_kernel_diag
 from ..linalg import cholesky_append, inverse_from_cholesky, robust_cholesky
 from .training_set import labelled_frame, pack_frames, unpack_frames
 
@@ -71,13 +70,12 @@ class GaussianProcess:
     maxiter : int
         Maximum L-BFGS-B iterations of a hyperparameter optimisation.
     opt_tol : float
-        Gradient tolerance of the optimisation.
-    warm_start : int
-        With more training blocks (atomic environments, plus one per frame
-        with energy/stress labels) than this, the optimisation first runs on
-        a seeded random subset of this many blocks and then on all data from
-        the subset's optimum. The objective and its stopping rule are those
-        of the full data; only the starting point changes. 0 disables.
+        Gradient tolerance of the optimisation (max |d log L / d log h|).
+    opt_rtol : float
+        The optimisation also stops when an iteration improves the log
+        likelihood by less than this fraction of its value (1e-6 is 0.01
+        nats for a thousand-label training set: far below significance).
+
 
     Attributes
     ----------
@@ -96,7 +94,7 @@ class GaussianProcess:
 
     def __init__(self, cutoffs=None, species=None, hyps=None, energy_labels=False,
                  stress_labels=False, reference_energies=None, maxiter=20, opt_tol=1e-4,
-                 warm_start=250):
+                 opt_rtol=1e-6):
         cutoffs = dict(cutoffs or {"twobody": 5.0, "threebody": 4.0})
         unknown = set(cutoffs) - {"twobody", "threebody"}
         if unknown:
@@ -117,7 +115,7 @@ class GaussianProcess:
         self.reference_energies = reference_energies
         self.maxiter = int(maxiter)
         self.opt_tol = float(opt_tol)
-        self.warm_start = int(warm_start)
+        self.opt_rtol = float(opt_rtol)
         self._reset()
 
     # ------------------------------------------------------------------ setup
@@ -419,19 +417,11 @@ class GaussianProcess:
         grad : (p,) array
             Gradient with respect to ``theta``.
         """
-        return self._nll(theta, names, None)
-
-    def _nll(self, theta, names, subset):
-        """``subset``: None for all data, else ``(blocks, y, kind, scale)``."""
         for k, v in zip(names, theta):
             self.hyps_[k] = float(np.exp(v))
         h = self.hyps_
-        if subset is None:
-            y, kind, scale = self._y, self._noise_kind, self._noise_scale
-            K2, K3, dK2, dK3 = self._kernels(grad=True)
-        else:
-            blocks, y, kind, scale = subset
-            K2, K3, dK2, dK3 = kernel_matrix(blocks, None, h["ls2"], h["ls3"], self.use2, self.use3, grad=True)
+        y, kind, scale = self._y, self._noise_kind, self._noise_scale
+        K2, K3, dK2, dK3 = self._kernels(grad=True)
         noise_diag = self._noise(kind, scale)
         Ky = h["sigma2"] ** 2 * K2 + h["sigma3"] ** 2 * K3 + np.diag(noise_diag)
         try:
@@ -468,21 +458,9 @@ class GaussianProcess:
         names = self._active_hyps()
         x0 = np.log([self.hyps_[k] for k in names])
         bounds = [tuple(np.log(BOUNDS[k])) for k in names]
-        options = {"maxiter": maxiter or self.maxiter, "gtol": self.opt_tol}
+        options = {"maxiter": maxiter or self.maxiter, "gtol": self.opt_tol, "ftol": self.opt_rtol}
         t0 = time.perf_counter()
-        nb = self._blocks.n_blocks
-        self.warm_start_result_ = None
-        if 0 < self.warm_start < nb:
-            pick = np.sort(np.random.default_rng(0).choice(nb, self.warm_start, replace=False))
-            blocks, rows = select_blocks(self._blocks, pick)
-            subset = (blocks, self._y[rows], self._noise_kind[rows], self._noise_scale[rows])
-            res0 = minimize(self._nll, x0, args=(names, subset), jac=True, method="L-BFGS-B",
-                            bounds=bounds, options=options)
-            if np.isfinite(res0.fun):
-                x0 = res0.x
-            self.warm_start_result_ = res0
-            log.info("warm start on %d of %d blocks: %d evaluations", self.warm_start, nb, res0.nfev)
-        res = minimize(self._nll, x0, args=(names, None), jac=True, method="L-BFGS-B",
+        res = minimize(self.neg_log_likelihood, x0, args=(names,), jac=True, method="L-BFGS-B",
                        bounds=bounds, options=options)
         best = res.x if np.isfinite(res.fun) else x0
         for k, v in zip(names, best):
@@ -589,7 +567,8 @@ class GaussianProcess:
             "format": FORMAT, "version": FORMAT_VERSION,
             "cutoffs": self.cutoffs, "species": self.species_, "hyps": self.hyps_,
             "energy_labels": self.energy_labels, "stress_labels": self.stress_labels,
-            "maxiter": self.maxiter, "opt_tol": self.opt_tol,
+            "maxiter": self.maxiter, "opt_tol": self.opt_tol, "opt_rtol": self.opt_rtol,
+
             "e0": None if self.e0_ is None else {str(k): v for k, v in self.e0_.items()},
             "n_envs": self.n_envs_, "n_labels": self.n_labels_,
             "log_likelihood": self.log_likelihood_,
@@ -617,7 +596,8 @@ class GaussianProcess:
         model = cls(cutoffs=meta["cutoffs"], species=meta["species"], hyps=meta["hyps"],
                     energy_labels=meta["energy_labels"], stress_labels=meta["stress_labels"],
                     reference_energies=e0,
-                    maxiter=meta["maxiter"], opt_tol=meta["opt_tol"])
+                    maxiter=meta["maxiter"], opt_tol=meta["opt_tol"],
+                    opt_rtol=meta.get("opt_rtol", 1e-6))
         with np.load(stem.with_suffix(".npz"), allow_pickle=False) as d:
             arrays = {k: d[k] for k in d.files}
         frames = unpack_frames(arrays)
