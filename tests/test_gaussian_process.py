@@ -70,6 +70,9 @@ def test_matches_dense_numpy_reference():
     res = gp.predict_all(test, return_std=True)
     np.testing.assert_allclose(res["forces"].ravel(), kF @ alpha, rtol=1e-5, atol=1e-7)
     assert res["energy"] == pytest.approx(float((kE @ alpha)[0]) + 4 * e0, abs=1e-6)
+    # local energies sum to the total; their std is positive
+    assert res["energies"].sum() == pytest.approx(res["energy"])
+    assert res["energies_std"].shape == (4,) and np.all(res["energies_std"] > 0)
     kFF = cov(("F", X), ("F", X))
     var = np.diag(kFF) - np.einsum("ij,ji->i", kF, np.linalg.solve(Ky, kF.T))
     np.testing.assert_allclose(res["force_std"].ravel(), np.sqrt(np.clip(var, 0, None)), rtol=1e-4, atol=1e-6)

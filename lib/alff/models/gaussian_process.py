@@ -494,8 +494,10 @@ class GaussianProcess:
         -------
         dict
             ``forces`` (N, 3); ``force_std`` (N, 3) when ``return_std``;
-            ``energies`` (N,), ``energy`` float, ``energy_std`` float and
-            ``stress`` (6,) (periodic cells) when energy/stress were asked.
+            ``energies`` (N,) local energies, ``energy`` float and ``stress``
+            (6,) (periodic cells) when energy/stress were asked, with
+            ``energies_std`` (N,), the standard deviation of each local
+            energy, when ``return_std``.
         """
         self._check_fitted()
         codes = self._codes(atoms)
@@ -525,6 +527,8 @@ class GaussianProcess:
             e0 = np.array([self.e0_.get(int(z), 0.0) for z in atoms.numbers]) if self.e0_ else np.zeros(n)
             out["energies"] = mean[:, 3] + e0
             out["energy"] = float(out["energies"].sum())
+            if return_std:
+                out["energies_std"] = np.sqrt(np.clip(var[:, 3], 0.0, None))
             if fc.volume > 0:
                 out["stress"] = mean[:, 4:10].sum(axis=0) / fc.volume
         return out
