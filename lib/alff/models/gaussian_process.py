@@ -124,7 +124,6 @@ class GaussianProcess:
         self.species_ = None
         self.hyps_ = None
         self.e0_ = None
-        self._clusters = []
         self._blocks = None
         self._y = np.zeros(0)
         self._noise_kind = np.zeros(0, np.int64)  # 0 force, 1 energy, 2 stress
@@ -241,17 +240,16 @@ class GaussianProcess:
         ]
 
     def _build(self, frames, start):
-        specs, ys, kinds, scales, fcs = [], [], [], [], []
+        specs, ys, kinds, scales = [], [], [], []
         for k, f in enumerate(frames):
             fc = frame_clusters(f.atoms, self._codes(f.atoms, start + k), self.r2, self.r3, start + k)
-            fcs.append(fc)
             specs += self._frame_blocks(fc, f)
             y, kind, scale = self._frame_labels(f)
             ys.append(y)
             kinds += kind
             scales += scale
         blocks = build_blocks(specs, len(self.species_))
-        return fcs, blocks, np.concatenate(ys) if ys else np.zeros(0), np.array(kinds, np.int64), np.array(scales)
+        return blocks, np.concatenate(ys) if ys else np.zeros(0), np.array(kinds, np.int64), np.array(scales)
 
     # ------------------------------------------------------------------ public
     def fit(self, frames, atom_indices=None, optimize=True):
@@ -280,7 +278,7 @@ class GaussianProcess:
         self._set_species(lf)
         self.e0_ = self._fit_e0(lf)
         t0 = time.perf_counter()
-        self._clusters, self._blocks, self._y, self._noise_kind, self._noise_scale = self._build(lf, 0)
+        self._blocks, self._y, self._noise_kind, self._noise_scale = self._build(lf, 0)
         self.frames_ = lf
         self.timings_["descriptors_s"] = time.perf_counter() - t0
         self.hyps_ = self._initial_hyps()
@@ -312,7 +310,7 @@ class GaussianProcess:
             return self
         start = len(self.frames_)
         lf = self._prepare(frames, atom_indices, start)
-        fcs, blocks, y, kind, scale = self._build(lf, start)
+        blocks, y, kind, scale = self._build(lf, start)
         if len(y) == 0:
             return self
         h = self.hyps_
@@ -326,7 +324,6 @@ class GaussianProcess:
         self._K = (ls2, ls3, np.block([[K2, K12_2], [K12_2.T, K22_2]]),
                    np.block([[K3, K12_3], [K12_3.T, K22_3]]))
         self._blocks = concat_blocks(self._blocks, blocks)
-        self._clusters += fcs
         self.frames_ += lf
         self._y = np.concatenate([self._y, y])
         self._noise_kind = np.concatenate([self._noise_kind, kind])
@@ -420,12 +417,11 @@ class GaussianProcess:
         for k, v in zip(names, theta):
             self.hyps_[k] = float(np.exp(v))
         h = self.hyps_
-        y, kind, scale = self._y, self._noise_kind, self._noise_scale
+        y, kind = self._y, self._noise_kind
         K2, K3, dK2, dK3 = self._kernels(grad=True)
-        noise_diag = self._noise(kind, scale)
-        Ky = h["sigma2"] ** 2 * K2 + h["sigma3"] ** 2 * K3 + np.diag(noise_diag)
+        noise_diag = self._noise(kind, self._noise_scale)
         try:
-            L, _ = robust_cholesky(Ky)
+            L, _ = robust_cholesky(self._ky(K2, K3))
         except np.linalg.LinAlgError:
             return 1e25, np.zeros(len(theta))
         alpha = cho_solve((L, True), y)
@@ -608,7 +604,7 @@ class GaussianProcess:
         model.species_ = list(meta["species"])
         model.e0_ = e0
         model.hyps_ = dict(meta["hyps"])
-        model._clusters, model._blocks, model._y, model._noise_kind, model._noise_scale = model._build(frames, 0)
+        model._blocks, model._y, model._noise_kind, model._noise_scale = model._build(frames, 0)
         model.frames_ = frames
         model._K = (float(arrays["K_ls"][0]), float(arrays["K_ls"][1]), arrays["K2"], arrays["K3"])
         model.L_ = arrays["L"]
