@@ -37,7 +37,41 @@ def test_fast_force_paths_equal_generic(monkeypatch, two_species):
     frames = [rattled_alcu(s) if two_species else rattled_al(s, reps=(2, 2, 1)) for s in range(2)]
     B = _force_blocks(frames, _codes)
     fast = bl.kernel_matrix(B, None, 1.1, 0.9, grad=True)
-    monkeypatch.setattr(bl, "_force_only", lambda S: False)
+    monkeypatch.setattr(bl, "_force_blocks", lambda S: np.zeros(S.n_blocks, bool))
+    slow = bl.kernel_matrix(B, None, 1.1, 0.9, grad=True)
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+
+
+def _force_energy_blocks(frames):
+    specs = []
+    for f in frames:
+        fc = frame_clusters(f, _codes(f), 5.0, 4.0)
+        specs += [(fc, "force", a, bl.FORCE_ROWS) for a in (0, 5)]
+        specs += [(fc, "es", 0, [(3, 1.0)])]
+    return bl.build_blocks(specs, 2, rmax=3)
+
+
+@pytest.mark.parametrize("two_species", [False, True])
+def test_energy_kernels_equal_generic(monkeypatch, two_species):
+    frames = [rattled_alcu(s) if two_species else rattled_al(s, reps=(2, 2, 1)) for s in range(3)]
+    B = _force_energy_blocks(frames)
+    assert bl._energy_blocks(B).sum() == 3
+    T = _force_energy_blocks(frames[:1])
+    fast = bl.kernel_matrix(B, None, 1.1, 0.9, grad=True) + bl.kernel_matrix(T, B, 1.1, 0.9)
+    monkeypatch.setattr(bl, "_force_blocks", lambda S: np.zeros(S.n_blocks, bool))
+    monkeypatch.setattr(bl, "_energy_blocks", lambda S: np.zeros(S.n_blocks, bool))
+    slow = bl.kernel_matrix(B, None, 1.1, 0.9, grad=True) + bl.kernel_matrix(T, B, 1.1, 0.9)
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+
+
+def test_mixed_sets_dispatch_per_block_pair(monkeypatch):
+    """Force/force pairs of a set with energy blocks use the fast path."""
+    B = _mixed_blocks([rattled_alcu(s) for s in range(2)])
+    assert bl._force_blocks(B).any() and not bl._force_blocks(B).all()
+    fast = bl.kernel_matrix(B, None, 1.1, 0.9, grad=True)
+    monkeypatch.setattr(bl, "_force_blocks", lambda S: np.zeros(S.n_blocks, bool))
     slow = bl.kernel_matrix(B, None, 1.1, 0.9, grad=True)
     for a, b in zip(fast, slow):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())

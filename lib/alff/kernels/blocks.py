@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..clusters import FrameClusters, N_ROWS
-from .manybody import k2_block_pairs, k2_ff_soa_pairs, k3_block_pairs, k3_ff_soa_pairs
+from .manybody import (k2_block_pairs, k2_ff_soa_pairs, k2_xe_soa_pairs, k3_block_pairs,
+                       k3_ff_soa_pairs, k3_xe_soa_pairs)
 
 __all__ = ["BlockSet", "build_blocks", "kernel_matrix", "self_kernel_diag", "concat_blocks"]
 
@@ -221,19 +222,38 @@ def kernel_matrix(A: BlockSet, B: BlockSet | None, ls2: float, ls3: float,
         ia, ib = ia.ravel(), ib.ravel()
     ia, ib = np.ascontiguousarray(ia, np.int64), np.ascontiguousarray(ib, np.int64)
     shape = (A.n_rows, B.n_rows)
+    # vectorised kernels for force/force pairs and for (force or energy)/energy
+    # pairs (transposed so the energy block is second; the symmetric case
+    # mirrors either triangle); the generic kernels for the rest
+    fA, fB = _force_blocks(A), _force_blocks(B)
+    eA, eB = _energy_blocks(A), _energy_blocks(B)
+    ff = fA[ia] & fB[ib]
+    xe = (fA[ia] | eA[ia]) & eB[ib] & ~ff
+    ex = eA[ia] & fB[ib] & ~ff & ~xe
+    if not sym:
+        ex[:] = False  # a transposed write would leave the requested layout
+    gen = ~(ff | xe | ex)
+    sel = (lambda m, x: np.ascontiguousarray(x[m]))
     res = []
-    for use, fn, args in ((use2, k2_block_pairs, _pairs_args), (use3, k3_block_pairs, _trip_args)):
+    for use, body3 in ((use2, False), (use3, True)):
         K = np.zeros(shape)
         dK = np.zeros(shape) if grad else np.zeros((1, 1))
-        if use and len(ia):
-            ls = ls2 if fn is k2_block_pairs else ls3
-            ff = _force_only(A) and _force_only(B)
-            if ff and fn is k3_block_pairs:
-                k3_ff_soa_pairs(ia, ib, *_trip_args(A)[:8], *_soa3(B), float(ls), K, dK, grad)
-            elif ff:
-                k2_ff_soa_pairs(ia, ib, *_pairs_args(A)[:7], *_soa2(B), float(ls), K, dK, grad)
+        ls = float(ls3 if body3 else ls2)
+        if use and ff.any():
+            if body3:
+                k3_ff_soa_pairs(sel(ff, ia), sel(ff, ib), *_trip_args(A)[:8], *_soa3(B), ls, K, dK, grad)
             else:
-                fn(ia, ib, *args(A), *args(B), float(ls), K, dK, grad)
+                k2_ff_soa_pairs(sel(ff, ia), sel(ff, ib), *_pairs_args(A)[:7], *_soa2(B), ls, K, dK, grad)
+        for m, (P, Q), (x, y) in ((xe, (A, B), (ia, ib)), (ex, (B, A), (ib, ia))):
+            if use and m.any():
+                fP = _force_blocks(P)
+                if body3:
+                    k3_xe_soa_pairs(sel(m, x), sel(m, y), *_trip_args(P)[:8], fP, *_soa3e(Q), ls, K, dK, grad)
+                else:
+                    k2_xe_soa_pairs(sel(m, x), sel(m, y), *_pairs_args(P)[:7], fP, *_soa2e(Q), ls, K, dK, grad)
+        if use and gen.any():
+            fn, args = (k3_block_pairs, _trip_args) if body3 else (k2_block_pairs, _pairs_args)
+            fn(sel(gen, ia), sel(gen, ib), *args(A), *args(B), ls, K, dK, grad)
         if sym:
             K = _mirror(K, A)
             if grad:
@@ -265,11 +285,30 @@ def _soa3(S: BlockSet):
     return B, np.ascontiguousarray(S.t_spec.T), S.t_key, S.t_ptr, S.row_off
 
 
-def _force_only(S: BlockSet) -> bool:
-    """True when every block holds exactly the three force rows."""
-    return bool(np.all(S.nrow == 3) and np.all(S.lo == 1) and np.all(S.hi == 2)
-                and np.all(S.t_W[:, 0, :] == 0) and np.all(S.t_W[:, 3, :] == 0)
-                and np.all(S.p_W[:, 0, :] == 0))
+def _energy_blocks(S: BlockSet) -> np.ndarray:
+    """(nb,) bool: blocks holding one energy row (value slot only)."""
+    return (S.nrow == 1) & (S.lo == 0) & (S.hi == 0)
+
+
+def _soa2e(S: BlockSet):
+    """Pairs as (distance, cutoff x energy weight) for the energy kernels."""
+    B = np.empty((2, len(S.p_F)))
+    B[0] = S.p_t
+    B[1] = S.p_F * S.p_W[:, 0, 0]
+    return B, S.p_key, S.p_ptr, S.row_off
+
+
+def _soa3e(S: BlockSet):
+    """Triplets as (t0, t1, t2, cutoff x energy weight) for the energy kernels."""
+    B = np.empty((4, len(S.t_F)))
+    B[0:3] = S.t_t.T
+    B[3] = S.t_F * S.t_W[:, 0, 0]
+    return B, np.ascontiguousarray(S.t_spec.T), S.t_key, S.t_ptr, S.row_off
+
+
+def _force_blocks(S: BlockSet) -> np.ndarray:
+    """(nb,) bool: blocks holding exactly the three force rows (slots 1, 2)."""
+    return (S.nrow == 3) & (S.lo == 1) & (S.hi == 2)
 
 
 def _mirror(K, S: BlockSet):

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["k2_block_pairs", "k3_block_pairs", "k2_ff_soa_pairs", "k3_ff_soa_pairs", "expneg"]
+__all__ = ["k2_block_pairs", "k3_block_pairs", "k2_ff_soa_pairs", "k3_ff_soa_pairs",
+           "k2_xe_soa_pairs", "k3_xe_soa_pairs", "expneg"]
 
 # vertex permutations (a, b, c) and the side permutation they induce, sides
 # ordered (01, 02, 12): permuted sides are (s_ab, s_ac, s_bc)
@@ -422,4 +423,137 @@ def k2_ff_soa_pairs(ia, ib, tA, FA, dFA, kA, WA, pA, roA, B, kB, pB, roB, ls, ou
     """
     for q in prange(ia.shape[0]):
         _k2_ff_soa_block(ia[q], ib[q], tA, FA, dFA, kA, WA, pA, roA, B, kB, pB, roB,
+                         ls, out, dout, grad)
+
+
+@njit(inline="always", fastmath=True)
+def _fep(d0, d1, d2, FA, a0c, a1c, inv, ils, on):
+    """One vertex permutation of the (force or energy)/energy 3-body kernel:
+    returns G, G a0, G a1 and their length-scale derivatives (FB left out)."""
+    s2 = d0 * d0 + d1 * d1 + d2 * d2
+    G = on * expneg(-0.5 * s2 * inv)
+    dG = G * s2 * inv * ils
+    a0 = a0c - FA * d0 * inv
+    a1 = a1c - FA * d1 * inv
+    da0 = 2.0 * FA * d0 * inv * ils
+    da1 = 2.0 * FA * d1 * inv * ils
+    return G, G * a0, G * a1, dG, dG * a0 + G * da0, dG * a1 + G * da1
+
+
+@njit(cache=True, fastmath=True)
+def _k3_xe_soa_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, forceA, B, sB, kB, pB, roB,
+                     ls, out, dout, grad):
+    inv = 1.0 / (ls * ls)
+    ils = 1.0 / ls
+    oa = roA[a]
+    ob = roB[b]
+    lo, hi = pB[b], pB[b + 1]
+    u0a, u1a, u2a, FWa = B[0], B[1], B[2], B[3]
+    s0a, s1a, s2a = sB[0], sB[1], sB[2]
+    for c in range(pA[a], pA[a + 1]):
+        t0 = tA[c, 0]
+        t1 = tA[c, 1]
+        t2 = tA[c, 2]
+        FAc = FA[c]
+        a0c = dFA[c, 0]
+        a1c = dFA[c, 1]
+        q0, q1, q2, key = sA[c, 0], sA[c, 1], sA[c, 2], kA[c]
+        zv = z0 = z1 = yv = y0 = y1 = 0.0
+        for c2 in range(lo, hi):
+            u0 = u0a[c2]
+            u1 = u1a[c2]
+            u2 = u2a[c2]
+            r0, r1, r2 = s0a[c2], s1a[c2], s2a[c2]
+            same = FWa[c2] if kB[c2] == key else 0.0  # FB times the energy weight
+            e012 = same if (q0 == r0 and q1 == r1 and q2 == r2) else 0.0
+            e021 = same if (q0 == r0 and q1 == r2 and q2 == r1) else 0.0
+            e102 = same if (q0 == r1 and q1 == r0 and q2 == r2) else 0.0
+            e120 = same if (q0 == r1 and q1 == r2 and q2 == r0) else 0.0
+            e201 = same if (q0 == r2 and q1 == r0 and q2 == r1) else 0.0
+            e210 = same if (q0 == r2 and q1 == r1 and q2 == r0) else 0.0
+            m = _fep(t0 - u0, t1 - u1, t2 - u2, FAc, a0c, a1c, inv, ils, e012)
+            m2 = _fep(t0 - u1, t1 - u0, t2 - u2, FAc, a0c, a1c, inv, ils, e021)
+            m3 = _fep(t0 - u0, t1 - u2, t2 - u1, FAc, a0c, a1c, inv, ils, e102)
+            m4 = _fep(t0 - u2, t1 - u0, t2 - u1, FAc, a0c, a1c, inv, ils, e120)
+            m5 = _fep(t0 - u1, t1 - u2, t2 - u0, FAc, a0c, a1c, inv, ils, e201)
+            m6 = _fep(t0 - u2, t1 - u1, t2 - u0, FAc, a0c, a1c, inv, ils, e210)
+            zv += m[0] + m2[0] + m3[0] + m4[0] + m5[0] + m6[0]
+            z0 += m[1] + m2[1] + m3[1] + m4[1] + m5[1] + m6[1]
+            z1 += m[2] + m2[2] + m3[2] + m4[2] + m5[2] + m6[2]
+            yv += m[3] + m2[3] + m3[3] + m4[3] + m5[3] + m6[3]
+            y0 += m[4] + m2[4] + m3[4] + m4[4] + m5[4] + m6[4]
+            y1 += m[5] + m2[5] + m3[5] + m4[5] + m5[5] + m6[5]
+        if forceA[a]:
+            for ra in range(3):
+                w0 = WA[c, 1, ra]
+                w1 = WA[c, 2, ra]
+                out[oa + ra, ob] += w0 * z0 + w1 * z1
+                if grad:
+                    dout[oa + ra, ob] += w0 * y0 + w1 * y1
+        else:
+            w = WA[c, 0, 0] * FAc
+            out[oa, ob] += w * zv
+            if grad:
+                dout[oa, ob] += w * yv
+
+
+@njit(parallel=True, cache=True)
+def k3_xe_soa_pairs(ia, ib, tA, FA, dFA, sA, kA, WA, pA, roA, forceA, B, sB, kB, pB, roB,
+                    ls, out, dout, grad):
+    """3-body kernel between force-only or energy-only blocks (A) and
+    energy-only blocks (B), vectorised over B's triplets.
+
+    ``forceA`` (nA,) bool tells force blocks (rows Fx, Fy, Fz) from energy
+    blocks (one row). ``B`` (4, T) holds sides t0, t1, t2 and the cutoff
+    product times the energy weight; ``sB`` (3, T) the vertex species.
+    """
+    for q in prange(ia.shape[0]):
+        _k3_xe_soa_block(ia[q], ib[q], tA, FA, dFA, sA, kA, WA, pA, roA, forceA, B, sB, kB, pB, roB,
+                         ls, out, dout, grad)
+
+
+@njit(cache=True, fastmath=True)
+def _k2_xe_soa_block(a, b, tA, FA, dFA, kA, WA, pA, roA, forceA, B, kB, pB, roB, ls, out, dout, grad):
+    inv = 1.0 / (ls * ls)
+    ils = 1.0 / ls
+    oa = roA[a]
+    ob = roB[b]
+    lo, hi = pB[b], pB[b + 1]
+    tBa, FWa = B[0], B[1]
+    for c in range(pA[a], pA[a + 1]):
+        t = tA[c]
+        FAc = FA[c]
+        gA = dFA[c]
+        key = kA[c]
+        zv = z1 = yv = y1 = 0.0
+        for c2 in range(lo, hi):
+            d = t - tBa[c2]
+            s2 = d * d
+            G = (FWa[c2] if kB[c2] == key else 0.0) * expneg(-0.5 * s2 * inv)
+            dG = G * s2 * inv * ils
+            av = gA - FAc * d * inv
+            zv += G
+            yv += dG
+            z1 += G * av
+            y1 += dG * av + G * 2.0 * FAc * d * inv * ils
+        if forceA[a]:
+            for ra in range(3):
+                w = WA[c, 1, ra]
+                out[oa + ra, ob] += w * z1
+                if grad:
+                    dout[oa + ra, ob] += w * y1
+        else:
+            w = WA[c, 0, 0] * FAc
+            out[oa, ob] += w * zv
+            if grad:
+                dout[oa, ob] += w * yv
+
+
+@njit(parallel=True, cache=True)
+def k2_xe_soa_pairs(ia, ib, tA, FA, dFA, kA, WA, pA, roA, forceA, B, kB, pB, roB, ls, out, dout, grad):
+    """2-body kernel between force-only or energy-only blocks (A) and
+    energy-only blocks (B); ``B`` (2, P) holds distance and cutoff times
+    the energy weight."""
+    for q in prange(ia.shape[0]):
+        _k2_xe_soa_block(ia[q], ib[q], tA, FA, dFA, kA, WA, pA, roA, forceA, B, kB, pB, roB,
                          ls, out, dout, grad)
