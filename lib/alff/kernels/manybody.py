@@ -248,6 +248,18 @@ def expneg(x):
     return p
 
 
+@njit(inline="always")
+def _perm_weights(q0, q1, q2, r0, r1, r2, same):
+    """``same`` for each vertex permutation (a,b,c) of the second cluster
+    that maps its species (r) onto the first cluster's (q), else 0."""
+    return (same if (q0 == r0 and q1 == r1 and q2 == r2) else 0.0,
+            same if (q0 == r0 and q1 == r2 and q2 == r1) else 0.0,
+            same if (q0 == r1 and q1 == r0 and q2 == r2) else 0.0,
+            same if (q0 == r1 and q1 == r2 and q2 == r0) else 0.0,
+            same if (q0 == r2 and q1 == r0 and q2 == r1) else 0.0,
+            same if (q0 == r2 and q1 == r1 and q2 == r0) else 0.0)
+
+
 @njit(inline="always", fastmath=True)
 def _ffp(d0, d1, d2, dm0, dm1, p00, p01, p10, p11, FA, FB, a0c, a1c, g0, g1, inv, ils, on):
     s2 = d0 * d0 + d1 * d1 + d2 * d2
@@ -304,12 +316,7 @@ def _k3_ff_soa_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, B, sB, kB, pB, roB,
             r0, r1, r2 = s0a[c2], s1a[c2], s2a[c2]
             same = 1.0 if kB[c2] == key else 0.0
             # validity of the vertex permutations (a,b,c) of the second cluster
-            e012 = same if (q0 == r0 and q1 == r1 and q2 == r2) else 0.0
-            e021 = same if (q0 == r0 and q1 == r2 and q2 == r1) else 0.0
-            e102 = same if (q0 == r1 and q1 == r0 and q2 == r2) else 0.0
-            e120 = same if (q0 == r1 and q1 == r2 and q2 == r0) else 0.0
-            e201 = same if (q0 == r2 and q1 == r0 and q2 == r1) else 0.0
-            e210 = same if (q0 == r2 and q1 == r1 and q2 == r0) else 0.0
+            e012, e021, e102, e120, e201, e210 = _perm_weights(q0, q1, q2, r0, r1, r2, same)
             # vertex perm -> side perm sigma: 012->(0,1,2) 021->(1,0,2) 102->(0,2,1)
             # 120->(2,0,1) 201->(1,2,0) 210->(2,1,0)
             m = _ffp(t0 - u0, t1 - u1, t2 - u2, t0 - u0, t1 - u1, 1.0, 0.0, 0.0, 1.0,
@@ -465,12 +472,7 @@ def _k3_xe_soa_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, forceA, B, sB, kB, 
             u2 = u2a[c2]
             r0, r1, r2 = s0a[c2], s1a[c2], s2a[c2]
             same = FWa[c2] if kB[c2] == key else 0.0  # FB times the energy weight
-            e012 = same if (q0 == r0 and q1 == r1 and q2 == r2) else 0.0
-            e021 = same if (q0 == r0 and q1 == r2 and q2 == r1) else 0.0
-            e102 = same if (q0 == r1 and q1 == r0 and q2 == r2) else 0.0
-            e120 = same if (q0 == r1 and q1 == r2 and q2 == r0) else 0.0
-            e201 = same if (q0 == r2 and q1 == r0 and q2 == r1) else 0.0
-            e210 = same if (q0 == r2 and q1 == r1 and q2 == r0) else 0.0
+            e012, e021, e102, e120, e201, e210 = _perm_weights(q0, q1, q2, r0, r1, r2, same)
             m = _fep(t0 - u0, t1 - u1, t2 - u2, FAc, a0c, a1c, inv, ils, e012)
             m2 = _fep(t0 - u1, t1 - u0, t2 - u2, FAc, a0c, a1c, inv, ils, e021)
             m3 = _fep(t0 - u0, t1 - u2, t2 - u1, FAc, a0c, a1c, inv, ils, e102)
