@@ -14,7 +14,7 @@ Kernel matrices are computed block pair by block pair in parallel (numba
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -221,17 +221,35 @@ def kernel_matrix(A: BlockSet, B: BlockSet | None, ls2: float, ls3: float,
         ia, ib = np.meshgrid(np.arange(A.n_blocks), np.arange(B.n_blocks), indexing="ij")
         ia, ib = ia.ravel(), ib.ravel()
     ia, ib = np.ascontiguousarray(ia, np.int64), np.ascontiguousarray(ib, np.int64)
-    shape = (A.n_rows, B.n_rows)
-    # vectorised kernels for force/force pairs and for (force or energy)/energy
-    # pairs (transposed so the energy block is second; the symmetric case
-    # mirrors either triangle); the generic kernels for the rest
+    res = _dispatch(A, B, ia, ib, (A.n_rows, B.n_rows), ls2, ls3, use2, use3, grad, transpose=sym)
+    if sym:
+        bid = A.block_ids()
+        same = bid[:, None] == bid[None, :]
+        res = [(np.where(same, K, K + K.T), np.where(same, dK, dK + dK.T) if grad else dK) for K, dK in res]
+    if grad:
+        return res[0][0], res[1][0], res[0][1], res[1][1]
+    return res[0][0], res[1][0]
+
+
+def _dispatch(A, B, ia, ib, shape, ls2, ls3, use2, use3, grad, transpose):
+    """Accumulate the block pairs ``(ia, ib)`` into new ``shape`` arrays.
+
+    Force/force pairs and (force or energy)/energy pairs take the vectorised
+    kernels, the rest the generic ones. With ``transpose`` (symmetric
+    matrices, mirrored afterwards) energy/force pairs are evaluated as
+    force/energy and written to the transposed tile.
+
+    Returns
+    -------
+    list of (K, dK) for the 2-body and 3-body terms.
+    """
     fA, fB = _force_blocks(A), _force_blocks(B)
     eA, eB = _energy_blocks(A), _energy_blocks(B)
     ff = fA[ia] & fB[ib]
     xe = (fA[ia] | eA[ia]) & eB[ib] & ~ff
     ex = eA[ia] & fB[ib] & ~ff & ~xe
-    if not sym:
-        ex[:] = False  # a transposed write would leave the requested layout
+    if not transpose:
+        ex[:] = False
     gen = ~(ff | xe | ex)
     sel = (lambda m, x: np.ascontiguousarray(x[m]))
     res = []
@@ -254,14 +272,8 @@ def kernel_matrix(A: BlockSet, B: BlockSet | None, ls2: float, ls3: float,
         if use and gen.any():
             fn, args = (k3_block_pairs, _trip_args) if body3 else (k2_block_pairs, _pairs_args)
             fn(sel(gen, ia), sel(gen, ib), *args(A), *args(B), ls, K, dK, grad)
-        if sym:
-            K = _mirror(K, A)
-            if grad:
-                dK = _mirror(dK, A)
         res.append((K, dK))
-    if grad:
-        return res[0][0], res[1][0], res[0][1], res[1][1]
-    return res[0][0], res[1][0]
+    return res
 
 
 def _soa2(S: BlockSet):
@@ -311,12 +323,6 @@ def _force_blocks(S: BlockSet) -> np.ndarray:
     return (S.nrow == 3) & (S.lo == 1) & (S.hi == 2)
 
 
-def _mirror(K, S: BlockSet):
-    bid = S.block_ids()
-    same = bid[:, None] == bid[None, :]
-    return np.where(same, K, K + K.T)
-
-
 def self_kernel_diag(A: BlockSet, ls2: float, ls3: float, use2=True, use3=True):
     """Diagonal of the unscaled kernel of every block with itself.
 
@@ -324,22 +330,13 @@ def self_kernel_diag(A: BlockSet, ls2: float, ls3: float, use2=True, use3=True):
     -------
     d2, d3 : (A.n_rows,) arrays
     """
+    if not A.n_blocks:
+        return np.zeros(0), np.zeros(0)
     ia = np.arange(A.n_blocks, dtype=np.int64)
-    # each block is evaluated against itself into its own diagonal tile
-    out = []
-    for use, fn, args, ls in ((use2, k2_block_pairs, _pairs_args, ls2),
-                              (use3, k3_block_pairs, _trip_args, ls3)):
-        d = np.zeros(A.n_rows)
-        if use and A.n_blocks:
-            rmax = int(A.nrow.max())
-            tiles = np.zeros((A.n_rows, rmax))
-            # B layout: same clusters, but every block writes columns 0..R-1
-            argsA = args(A)
-            argsB = list(argsA)
-            argsB[-4] = np.zeros(A.n_blocks, np.int64)  # row offsets of B
-            fn(ia, ia, *argsA, *argsB, float(ls), tiles, np.zeros((1, 1)), False)
-            rows = np.arange(A.n_rows)
-            cols = rows - np.repeat(A.row_off, A.nrow)
-            d = tiles[rows, cols]
-        out.append(d)
-    return out[0], out[1]
+    # each block against itself, written into its own tile: columns 0..R-1
+    tiles_of = replace(A, row_off=np.zeros(A.n_blocks, np.int64))
+    res = _dispatch(A, tiles_of, ia, ia, (A.n_rows, int(A.nrow.max())), ls2, ls3, use2, use3,
+                    False, transpose=False)
+    rows = np.arange(A.n_rows)
+    cols = rows - np.repeat(A.row_off, A.nrow)
+    return res[0][0][rows, cols], res[1][0][rows, cols]
