@@ -25,6 +25,12 @@ install: $(VENV)/.installed
 test: install
 	$(BIN)/python -m pytest -q tests
 
+# The default pipeline: 32-atom fcc Al crystal -> melt, EMT oracle, on the fly.
+run: install
+	$(BIN)/snakemake --profile profiles/local
+	@echo "Figures and metrics:"
+	@ls -1 results/*/figures/*.png results/*/figures/*.pdf results/*/metrics.json
+
 bench: install
 	$(BIN)/python bench/gp.py --json bench/results/gp.json
 

@@ -232,6 +232,23 @@ def test_ase_calculator(alcu_model):
     np.testing.assert_allclose(f, alcu_model.predict(atoms), atol=1e-12)
 
 
+def test_energy_path_matches_full_rows(alcu_model):
+    """Energies without stress take the vectorised energy-row kernels; they
+    must equal the all-rows (generic kernel) prediction, std included."""
+    atoms = rattled_alcu(15)
+    full = alcu_model.predict_all(atoms, return_std=True, properties=("energy", "forces", "stress"))
+    fast = alcu_model.predict_all(atoms, return_std=True, properties=("energy", "forces"))
+    for k in ("forces", "force_std", "energies", "energies_std"):
+        np.testing.assert_allclose(fast[k], full[k], rtol=1e-8, atol=1e-10)
+    assert "stress" not in fast
+    # the calculator computes forces first and adds the energy on request
+    atoms.calc = alcu_model.calculator()
+    f = atoms.get_forces()
+    assert "energy" not in atoms.calc.results
+    assert atoms.get_potential_energy() == pytest.approx(full["energy"], rel=1e-10)
+    np.testing.assert_allclose(atoms.calc.results["forces"], f)
+
+
 def test_optimization_increases_likelihood(al_frames):
     gp = GaussianProcess().fit(al_frames[:1], [range(0, 32, 3)], optimize=False)
     before = gp.log_likelihood_

@@ -42,6 +42,7 @@ BOUNDS = {
     "sigma_n": (1e-4, 10.0), "sigma_e": (1e-5, 10.0), "sigma_s": (1e-7, 1.0),
 }
 FULL_ROWS = [(r, 1.0) for r in range(10)]
+ENERGY_ROWS = [(3, 1.0)]
 
 
 class GaussianProcess:
@@ -498,35 +499,58 @@ class GaussianProcess:
         self._check_fitted()
         codes = self._codes(atoms)
         fc = frame_clusters(atoms, codes, self.r2, self.r3)
-        full = "energy" in properties or "stress" in properties
-        rows = FULL_ROWS if full else FORCE_ROWS
-        R = len(rows)
+        want_e = "energy" in properties or "energies" in properties
+        want_s = "stress" in properties
         n = len(atoms)
         h = self.hyps_
         s2, s3 = h["sigma2"] ** 2, h["sigma3"] ** 2
-        mean = np.zeros((n, R))
-        var = np.zeros((n, R))
-        for a0 in range(0, n, chunk):
-            idx = range(a0, min(n, a0 + chunk))
-            test = build_blocks([(fc, "atom", a, rows) for a in idx], len(self.species_), rmax=R)
-            K2, K3 = kernel_matrix(test, self._blocks, h["ls2"], h["ls3"], self.use2, self.use3)
-            Ks = s2 * K2 + s3 * K3
-            mean[a0:a0 + len(idx)] = (Ks @ self.alpha_).reshape(-1, R)
-            if return_std:
-                v = solve_triangular(self.L_, Ks.T, lower=True, check_finite=False)
-                d2, d3 = self_kernel_diag(test, h["ls2"], h["ls3"], self.use2, self.use3)
-                var[a0:a0 + len(idx)] = (s2 * d2 + s3 * d3 - np.einsum("ij,ij->j", v, v)).reshape(-1, R)
-        out = {"forces": mean[:, :3].copy()}
+        out = {}
+        # Row groups with their own kernel dispatch: forces (vectorised
+        # force/force kernels), local energies alone (vectorised, evaluated
+        # as training x energy and transposed), or all 10 rows when the
+        # stress is asked (generic kernels).
+        if want_s:
+            groups = [("full", FULL_ROWS)]
+        else:
+            groups = [("forces", FORCE_ROWS)] + ([("energy", ENERGY_ROWS)] if want_e else [])
+        res = {}
+        for name, rows in groups:
+            R = len(rows)
+            mean = np.zeros((n, R))
+            var = np.zeros((n, R))
+            for a0 in range(0, n, chunk):
+                idx = range(a0, min(n, a0 + chunk))
+                test = build_blocks([(fc, "atom", a, rows) for a in idx], len(self.species_), rmax=R)
+                if name == "energy":
+                    K2, K3 = kernel_matrix(self._blocks, test, h["ls2"], h["ls3"], self.use2, self.use3)
+                    Ks = (s2 * K2 + s3 * K3).T
+                else:
+                    K2, K3 = kernel_matrix(test, self._blocks, h["ls2"], h["ls3"], self.use2, self.use3)
+                    Ks = s2 * K2 + s3 * K3
+                mean[a0:a0 + len(idx)] = (Ks @ self.alpha_).reshape(-1, R)
+                if return_std:
+                    v = solve_triangular(self.L_, Ks.T, lower=True, check_finite=False)
+                    d2, d3 = self_kernel_diag(test, h["ls2"], h["ls3"], self.use2, self.use3)
+                    var[a0:a0 + len(idx)] = (s2 * d2 + s3 * d3 - np.einsum("ij,ij->j", v, v)).reshape(-1, R)
+            res[name] = (mean, var)
+        if want_s:
+            mean, var = res["full"]
+            fmean, fvar, emean, evar = mean[:, :3], var[:, :3], mean[:, 3], var[:, 3]
+        else:
+            fmean, fvar = res["forces"]
+            if want_e:
+                emean, evar = res["energy"][0][:, 0], res["energy"][1][:, 0]
+        out["forces"] = fmean.copy()
         if return_std:
-            out["force_std"] = np.sqrt(np.clip(var[:, :3], 0.0, None))
-        if full:
+            out["force_std"] = np.sqrt(np.clip(fvar, 0.0, None))
+        if want_e or want_s:
             e0 = np.array([self.e0_.get(int(z), 0.0) for z in atoms.numbers]) if self.e0_ else np.zeros(n)
-            out["energies"] = mean[:, 3] + e0
+            out["energies"] = emean + e0
             out["energy"] = float(out["energies"].sum())
             if return_std:
-                out["energies_std"] = np.sqrt(np.clip(var[:, 3], 0.0, None))
-            if fc.volume > 0:
-                out["stress"] = mean[:, 4:10].sum(axis=0) / fc.volume
+                out["energies_std"] = np.sqrt(np.clip(evar, 0.0, None))
+        if want_s and fc.volume > 0:
+            out["stress"] = res["full"][0][:, 4:10].sum(axis=0) / fc.volume
         return out
 
     def predict(self, atoms, return_std=False):

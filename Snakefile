@@ -1,0 +1,23 @@
+# alff: active-learning force fields (see README and ../DESIGN notes in rules/).
+# Only configuration, validation, includes and the default target live here.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
+from alff.config import validate_config
+
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
+
+validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+
+include: "rules/common.smk"
+include: "rules/seed.smk"
+include: "rules/learn.smk"
+include: "rules/label.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        report_outputs(),
+    default_target: True

@@ -1,0 +1,146 @@
+"""Configuration: validation against config/schema.yaml with defaults filled in."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+__all__ = ["ConfigError", "validate_config", "load_config"]
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names every bad key path."""
+
+
+def _key_path(path):
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<top level>"
+
+
+def _validator_with_defaults(schema):
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(schema)
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+
+
+def _coerce(value, schema):
+    """Strings from ``snakemake --config key=value`` to the schema's type
+    (``"2"`` -> 2 where an integer is expected); anything else unchanged."""
+    if not isinstance(schema, dict):
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: _coerce(v, props.get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_coerce(v, schema.get("items", {})) for v in value]
+    if isinstance(value, str):
+        types = schema.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if "string" in types:
+            return value
+        if value.lower() in ("null", "none", "~") and "null" in types:
+            return None
+        if "boolean" in types and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        for t, conv in (("integer", int), ("number", float)):
+            if t in types:
+                try:
+                    return conv(value)
+                except ValueError:
+                    pass
+    return value
+
+
+def _semantic_errors(cfg):
+    errs = []
+    o = cfg["oracle"]
+    if o["kind"] == "calculator" and not o.get("calculator"):
+        errs.append("oracle.calculator: required when oracle.kind is 'calculator' (an import path "
+                    "such as ase.calculators.vasp.Vasp)")
+    if cfg["system"]["kind"] == "file" and not cfg["system"].get("path"):
+        errs.append("system.path: required when system.kind is 'file'")
+    if cfg["seed"]["method"] == "file" and not cfg["seed"].get("path"):
+        errs.append("seed.path: required when seed.method is 'file'")
+    for key in ("system.path", "seed.path"):
+        sec, name = key.split(".")
+        p = cfg[sec].get(name)
+        if p and ((sec == "system" and cfg["system"]["kind"] == "file") or
+                  (sec == "seed" and cfg["seed"]["method"] == "file")) and not Path(p).exists():
+            errs.append(f"{key}: file not found: {p}")
+    names = [s["name"] for s in cfg["explore"]["scenarios"]]
+    if len(set(names)) != len(names):
+        errs.append(f"explore.scenarios: names must be unique, got {names}")
+    if cfg["system"]["kind"] == "slab" and cfg["system"].get("adatom") and "element" not in cfg["system"]["adatom"]:
+        cfg["system"]["adatom"]["element"] = cfg["system"]["element"]
+    return errs
+
+
+def validate_config(config, schema_path):
+    """Validate ``config`` in place and fill in the schema's defaults.
+
+    Parameters
+    ----------
+    config : dict
+    schema_path : str or Path
+        The JSON Schema (YAML).
+
+    Returns
+    -------
+    dict
+        The same ``config`` with defaults.
+
+    Raises
+    ------
+    ConfigError
+        Listing every invalid key by its path (``learn.mode: 'foo' is not
+        one of ['otf', 'batch']``).
+    """
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    coerced = _coerce(config, schema)
+    config.clear()
+    config.update(coerced)
+    v = _validator_with_defaults(schema)
+    errors = sorted(v.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    msgs = []
+    for e in errors:
+        path = _key_path(list(e.absolute_path))
+        if e.validator == "additionalProperties":
+            msgs.append(f"{path}: {e.message} (known keys: {sorted(e.schema.get('properties', {}))})")
+        else:
+            msgs.append(f"{path}: {e.message}")
+    if not msgs:
+        msgs = _semantic_errors(config)
+    if msgs:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
+    return config
+
+
+def load_config(path, schema_path, overrides=None):
+    """Read a YAML config, apply ``overrides`` (a nested dict) and validate."""
+    with open(path) as fh:
+        cfg = yaml.safe_load(fh) or {}
+    if overrides:
+        _merge(cfg, overrides)
+    return validate_config(cfg, schema_path)
+
+
+def _merge(a, b):
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(a.get(k), dict):
+            _merge(a[k], v)
+        else:
+            a[k] = v

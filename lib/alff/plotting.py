@@ -1,0 +1,148 @@
+"""Figures of a learning run (PNG and PDF, paper-sized)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["learning_figure", "parity_figure", "calibration_figure", "save_figure"]
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 8, "figure.dpi": 150,
+                         "savefig.bbox": "tight"})
+    return plt
+
+
+def save_figure(fig, stem):
+    """Write ``stem.png`` and ``stem.pdf``; returns both paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return paths
+
+
+def learning_figure(log, calls, stem):
+    """FLARE Fig. 3a,b: temperature vs time with oracle calls marked;
+    cumulative oracle calls and the noise hyperparameter sigma_n.
+
+    Parameters
+    ----------
+    log : pandas.DataFrame
+        Learning log (columns step, time_ps, temperature_K, sigma_n,
+        n_oracle_calls, event, phase; optional ``trajectory``).
+    calls : pandas.DataFrame
+        One row per oracle call (time_ps, status; optional ``trajectory``).
+    """
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(3.5, 4.6), sharex=True)
+    trajs = log["trajectory"].unique() if "trajectory" in log else [None]
+    for tr in trajs:
+        sub = log if tr is None else log[log["trajectory"] == tr]
+        ax1.plot(sub["time_ps"], sub["temperature_K"], lw=0.8, label=str(tr) if tr is not None and len(trajs) > 1 else None)
+    if len(calls):
+        t_all = log["time_ps"].to_numpy()
+        T_all = log["temperature_K"].to_numpy()
+        ok = calls[calls["status"] == "ok"]
+        bad = calls[calls["status"] != "ok"]
+        for sel, kw in ((ok, dict(marker="o", s=10, c="C3", label="oracle call", zorder=3)),
+                        (bad, dict(marker="x", s=14, c="k", label="failed call", zorder=3))):
+            if len(sel):
+                order = np.argsort(t_all, kind="stable")
+                ax1.scatter(sel["time_ps"], np.interp(sel["time_ps"], t_all[order], T_all[order]), **kw)
+    ax1.set_ylabel("temperature (K)")
+    ax1.legend(frameon=False, loc="upper left")
+    ax1.text(0.98, 0.05, "(a)", transform=ax1.transAxes, ha="right")
+    if len(calls):
+        c = calls.sort_values("time_ps") if "trajectory" not in calls or calls["trajectory"].nunique() <= 1 else calls
+        ax2.step(np.r_[0.0, c["time_ps"].to_numpy(), log["time_ps"].max()],
+                 np.r_[0, np.arange(1, len(c) + 1), len(c)], where="post", color="C0")
+    ax2.set_ylabel("cumulative oracle calls", color="C0")
+    ax2.set_xlabel("time (ps)")
+    ax3 = ax2.twinx()
+    ax3.plot(log["time_ps"], log["sigma_n"] * 1000.0, color="C1", lw=1.0)
+    ax3.set_ylabel(r"$\sigma_n$ (meV/$\mathrm{\AA}$)", color="C1")
+    ax2.text(0.98, 0.05, "(b)", transform=ax2.transAxes, ha="right")
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def parity_figure(per_phase, stem):
+    """Predicted vs oracle force components, one panel per phase.
+
+    Parameters
+    ----------
+    per_phase : dict
+        phase -> dict with ``ref``, ``pred`` (M, 3) and ``metrics``.
+    """
+    plt = _plt()
+    n = max(len(per_phase), 1)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.7), squeeze=False)
+    for ax, (phase, d) in zip(axes[0], per_phase.items()):
+        r, p = np.asarray(d["ref"]).ravel(), np.asarray(d["pred"]).ravel()
+        lim = float(np.abs(np.r_[r, p, 0.1]).max()) * 1.05
+        ax.plot([-lim, lim], [-lim, lim], color="0.6", lw=0.8)
+        ax.scatter(r, p, s=3, alpha=0.5, lw=0)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        m = d["metrics"]
+        if m.get("rmse") is not None:
+            ax.text(0.04, 0.96, f"{phase}\nRMSE {1000 * m['rmse']:.1f} meV/$\\mathrm{{\\AA}}$\n"
+                    f"RMSE/P95|F| {100 * m['rmse_over_p95']:.1f}%", transform=ax.transAxes, va="top")
+        ax.set_xlabel(r"oracle force (eV/$\mathrm{\AA}$)")
+    axes[0][0].set_ylabel(r"model force (eV/$\mathrm{\AA}$)")
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def calibration_figure(per_phase, stem):
+    """Uncertainty calibration: |error| against the epistemic std (binned RMS
+    error; sigma_n as a dotted line), and the z-score histogram (error over
+    the total std, epistemic and noise) against the unit normal.
+
+    Parameters
+    ----------
+    per_phase : dict
+        phase -> dict with ``calibration`` (see
+        :func:`alff.evaluation.calibration`), ``ref``, ``pred``, ``std``.
+    """
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(6.4, 2.8))
+    lo, hi = np.inf, 0.0
+    for k, (phase, d) in enumerate(per_phase.items()):
+        c = d["calibration"]
+        err = np.abs(np.asarray(d["pred"]) - np.asarray(d["ref"])).ravel()
+        s = np.asarray(d["std"]).ravel()
+        ax1.scatter(s, err, s=2, alpha=0.15, lw=0, color=f"C{k}")
+        ax1.plot(c["bin_std"], c["bin_rmse"], "o-", color=f"C{k}", ms=3, label=f"{phase} (binned RMS)")
+        if len(s):
+            lo, hi = min(lo, max(s.min(), 1e-6), max(err.min(), 1e-6)), max(hi, s.max(), err.max())
+        if d.get("noise"):
+            ax1.axhline(d["noise"], color=f"C{k}", lw=0.6, ls=":", label=rf"{phase} $\sigma_n$")
+        z = np.asarray(c["z"])
+        if len(z):
+            ax2.hist(np.clip(z, -6, 6), bins=60, range=(-6, 6), density=True, histtype="step", color=f"C{k}",
+                     label=f"{phase} (std {c['z_std']:.2f})")
+    if np.isfinite(lo) and hi > 0:
+        ax1.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--", label="error = std")
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel(r"epistemic std (eV/$\mathrm{\AA}$)")
+    ax1.set_ylabel(r"|error| (eV/$\mathrm{\AA}$)")
+    ax1.legend(frameon=False)
+    x = np.linspace(-6, 6, 400)
+    ax2.plot(x, np.exp(-x ** 2 / 2) / np.sqrt(2 * np.pi), color="k", lw=0.8, label="unit normal")
+    ax2.set_xlabel(r"z = error / $\sqrt{\mathrm{std}^2+\sigma_n^2}$")
+    ax2.set_ylabel("density")
+    ax2.legend(frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, stem)

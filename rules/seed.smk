@@ -1,0 +1,37 @@
+# The first training data (short oracle MD, rattled copies or a file) and the
+# independent oracle test sets, one per phase of the exploration schedule.
+
+
+rule seed:
+    output:
+        train=f"{R}/seed/train.extxyz",
+        state=f"{R}/seed/state.extxyz",
+    log:
+        f"{R}/logs/seed.log",
+    params:
+        cache=f"{R}/oracle_cache/seed",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    script:
+        "../scripts/seed.py"
+
+
+rule testset:
+    output:
+        f"{R}/testset/{{phase}}.extxyz",
+    log:
+        f"{R}/logs/testset_{{phase}}.log",
+    params:
+        cache=testset_cache,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    script:
+        "../scripts/testset.py"

@@ -1,0 +1,6 @@
+"""Training set of the next batch iteration (rule merge)."""
+from alff.jobs import job
+from alff.pipeline import merge_step
+
+with job(snakemake.log[0], snakemake.threads, "alff.merge"):
+    merge_step(snakemake.config, snakemake.input.train, list(snakemake.input.labels), snakemake.output[0])

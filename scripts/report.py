@@ -1,0 +1,12 @@
+"""metrics.json and figures (rule report)."""
+from pathlib import Path
+
+from alff.jobs import job
+from alff.pipeline import report_step
+
+inp, out = snakemake.input, snakemake.output
+stems = {Path(f).stem: str(Path(f).with_suffix("")) for f in out.figures}
+with job(snakemake.log[0], snakemake.threads, "alff.report"):
+    report_step(snakemake.config, list(snakemake.params.phases),
+                list(inp.evaluations), {k: inp[k] for k in ("log", "calls", "timings", "model")}, inp.seed,
+                list(inp.tests), dict(metrics=out.metrics, **stems))

@@ -1,0 +1,138 @@
+"""End-to-end runs of the Snakemake pipeline on tiny configs (EMT oracle)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+
+def tiny_config(tmp_path, mode, **learn):
+    cfg = {
+        "run": f"tiny_{mode}",
+        "system": {"kind": "bulk", "element": "Al", "a": 4.05, "repeat": [1, 1, 2]},
+        "oracle": {"kind": "calculator", "calculator": "oracles.CountingEMT",
+                   "params": {"log_path": str(tmp_path / "oracle_calls.txt")}},
+        "seed": {"method": "md", "steps": 4, "keep_every": 2, "init_atoms": 4},
+        "model": {"cutoffs": {"twobody": 5.0, "threebody": 4.0}, "maxiter": 8},
+        "learn": dict({"mode": mode, "max_atoms_added": 2, "max_oracle_calls": 20, "hyps_opt_first": 3,
+                       "hyps_opt_every": 5, "log_every": 5, "progress_s": 1.0, "max_iterations": 2,
+                       "max_selected": 2, "max_candidates": 3, "min_separation": 5}, **learn),
+        "explore": {"timestep_fs": 5.0, "schedule": [
+            {"temperature_K": 300.0, "steps": 40, "phase": "solid"},
+            {"temperature_K": 2000.0, "steps": 30, "phase": "liquid", "rescale": True}]},
+        "testset": {"frames": 2, "every": 5, "equilibrate_steps": 10},
+    }
+    path = tmp_path / f"{mode}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path, cfg
+
+
+def snakemake(tmp_path, configfile, *extra, env=None, check=True):
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(TESTS) + os.pathsep + e.get("PYTHONPATH", "")
+    e.update(env or {})
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+           str(tmp_path), "--configfile", str(configfile), "--cores", "2", "--quiet", "rules", *extra]
+    p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError(f"snakemake failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}")
+    return p
+
+
+def calls(tmp_path, purpose="learn"):
+    f = tmp_path / "oracle_calls.txt"
+    if not f.exists():
+        return []
+    return [line.split()[1] for line in f.read_text().splitlines() if line.startswith(purpose + " ")]
+
+
+def check_outputs(run_dir, phases=("solid", "liquid")):
+    m = json.loads((run_dir / "metrics.json").read_text())
+    for p in phases:
+        assert m["test"][p]["n_frames"] == 2 and m["test"][p]["rmse"] > 0
+    for name in ("learning", "parity", "calibration"):
+        for ext in ("png", "pdf"):
+            assert (run_dir / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    log = pd.read_csv(run_dir / "learn" / "log.csv")
+    for col in ("step", "time_ps", "temperature_K", "potential_energy_eV", "max_force_std", "sigma_n",
+                "n_oracle_calls", "n_training_envs"):
+        assert col in log.columns
+    assert log["sigma_n"].gt(0).all()
+    return m, log
+
+
+def test_otf_end_to_end_with_failing_oracle(tmp_path):
+    """On-the-fly run; every 3rd learning call of the oracle raises."""
+    cfg_path, cfg = tiny_config(tmp_path, "otf")
+    cfg["oracle"]["params"]["fail_every"] = 3
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    snakemake(tmp_path, cfg_path)
+    run = tmp_path / "results" / "tiny_otf"
+    m, log = check_outputs(run)
+    c = pd.read_csv(run / "learn" / "calls.csv")
+    assert m["n_oracle_calls"] == len(c) >= 3
+    assert m["n_failed_labels"] == (c["status"] == "failed").sum() >= 1
+    assert c.loc[c["status"] == "failed", "reason"].str.contains("SCF did not converge").all()
+    assert set(log["event"].dropna()) >= {"oracle", "failed"}
+    # the model learned: more environments than the seed gave it
+    assert m["n_training_envs"] > 3 * cfg["seed"]["init_atoms"]
+    assert m["n_training_envs"] == 3 * 4 + 2 * (c["status"] == "ok").sum()
+    # every finished call is in the call log once
+    assert len(calls(tmp_path)) == (c["status"] == "ok").sum()
+
+
+def test_batch_end_to_end_resumes_without_repeating_oracle_calls(tmp_path):
+    """Batch run killed inside a label job; the rerun finishes the run and
+    no finished oracle call is made twice."""
+    cfg_path, cfg = tiny_config(tmp_path, "batch")
+    first = snakemake(tmp_path, cfg_path, env={"ALFF_TEST_CRASH_AFTER": "1"}, check=False)
+    assert first.returncode != 0, "the crashing oracle should have stopped the first run"
+    done_before = calls(tmp_path)
+    assert len(done_before) >= 1
+    snakemake(tmp_path, cfg_path, "--rerun-incomplete")
+    run = tmp_path / "results" / "tiny_batch"
+    m, log = check_outputs(run)
+    done = calls(tmp_path)
+    assert len(done) == len(set(done)), "a finished oracle call was repeated"
+    assert done[:len(done_before)] == done_before
+    assert m["n_oracle_calls"] == len(done) >= 2
+    # seed and test-set oracle MD ran once each
+    seed = calls(tmp_path, "seed")
+    assert len(seed) == len(set(seed)) == cfg["seed"]["steps"] + 1
+    statuses = [json.loads((run / f"iter_{i:03d}" / "status.json").read_text()) for i in range(2)]
+    assert statuses[0]["n_selected"] >= 1
+    assert set(log["iteration"]) <= {0, 1}
+
+
+def test_dry_run_shows_full_dag_for_both_profiles(tmp_path):
+    cfg_path, _ = tiny_config(tmp_path, "batch")
+    for profile in ("local", "slurm"):
+        p = snakemake(tmp_path, cfg_path, "-n", "--profile", str(REPO / "profiles" / profile))
+        out = p.stdout + p.stderr
+        for rule, count in (("seed", 1), ("testset", 2), ("train", 3), ("explore", 2), ("select", 2),
+                            ("label", 4), ("merge", 2), ("finalize", 1), ("evaluate", 2), ("report", 1)):
+            assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out[-2000:])
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"learn": {"mode": "sometimes"}}, "learn.mode"),
+    ({"explore": {"schedule": [{"temperature_K": -5, "steps": 10}]}}, "explore.schedule[0].temperature_K"),
+    ({"model": {"cutoffs": {"twobody": "five"}}}, "model.cutoffs.twobody"),
+    ({"oracle": {"kind": "calculator"}}, "oracle.calculator"),
+    ({"learn": {"max_atom_added": 3}}, "learn"),
+])
+def test_broken_config_is_rejected_with_key_path(tmp_path, override, key):
+    cfg_path = tmp_path / "bad.yaml"
+    cfg_path.write_text(yaml.safe_dump(override))
+    p = snakemake(tmp_path, cfg_path, "-n", check=False)
+    assert p.returncode != 0
+    assert key in (p.stdout + p.stderr)
+    assert not (tmp_path / "results").exists()
