@@ -136,3 +136,20 @@ def test_broken_config_is_rejected_with_key_path(tmp_path, override, key):
     assert p.returncode != 0
     assert key in (p.stdout + p.stderr)
     assert not (tmp_path / "results").exists()
+
+
+def test_otf_resumes_after_crash_without_repeating_oracle_calls(tmp_path):
+    """The on-the-fly job dies during its third oracle call; the rerun replays
+    the trajectory from the oracle cache and repeats no finished call."""
+    cfg_path, _ = tiny_config(tmp_path, "otf")
+    first = snakemake(tmp_path, cfg_path, env={"ALFF_TEST_CRASH_AFTER": "2"}, check=False)
+    assert first.returncode != 0
+    assert len(calls(tmp_path)) == 2
+    snakemake(tmp_path, cfg_path, "--rerun-incomplete")
+    run = tmp_path / "results" / "tiny_otf"
+    m, _ = check_outputs(run)
+    done = calls(tmp_path)
+    assert len(done) == len(set(done)), "a finished oracle call was repeated"
+    c = pd.read_csv(run / "learn" / "calls.csv")
+    assert c["cached"].head(2).all() and not c["cached"].iloc[2:].any()
+    assert m["n_oracle_calls"] == len(c) == len(done) > 2

@@ -94,6 +94,8 @@ class Oracle:
             raise ValueError(f"oracle.kind must be one of {KINDS}, got '{kind}'")
         if kind == "calculator" and not calculator:
             raise ValueError("oracle.kind 'calculator' needs oracle.calculator (an import path)")
+        if kind == "calculator":
+            _import(calculator)  # fail now, not on every label
         self.kind = kind
         self.params = dict(params or {})
         self.calculator_path = calculator
@@ -226,8 +228,8 @@ def structure_key(atoms, settings_json):
 class OracleCache:
     """Finished oracle calls on disk, one extended-XYZ file per structure.
 
-    A successful label is written atomically (temporary file + rename)
-    right after the call, so a run killed at any moment loses at most the
+    A label is written atomically (temporary file + rename) right after the
+    call, so a run killed at any moment loses at most the
     call in progress. Failed records are cached too (a structure on which
     the oracle failed is not retried on resume); delete the file to retry.
 
@@ -268,9 +270,11 @@ class OracleCache:
                 return out
         out = self.oracle.label(atoms)
         self.calls += 1
-        tmp = p.with_suffix(f".tmp{os.getpid()}")
-        write_frames(tmp, [out])
-        os.replace(tmp, p)
+        write_frames(p, [out])
+        # Return the stored copy (extended XYZ keeps 8 decimals), so a fresh
+        # call and a later cache hit give bitwise the same label and a
+        # replayed on-the-fly trajectory stays identical.
+        out = read_frames(p)[0]
         out.info["oracle_cached"] = False
         return out
 

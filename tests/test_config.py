@@ -1,0 +1,68 @@
+"""Configuration schema: defaults, overrides from the command line, errors
+that name the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alff.config import ConfigError, load_config, validate_config
+from alff.structures import build_structure
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+def test_default_config_is_valid_and_complete():
+    cfg = load_config(REPO / "config" / "config.yaml", SCHEMA)
+    assert cfg["learn"]["mode"] == "otf" and cfg["oracle"]["kind"] == "emt"
+    assert cfg["learn"]["max_iterations"] >= 1  # filled from the schema
+    assert [s["phase"] for s in cfg["explore"]["schedule"]] == ["solid", "liquid"]
+    assert len(build_structure(cfg["system"])) == 32
+
+
+def test_empty_config_gets_every_default():
+    cfg = validate_config({}, SCHEMA)
+    assert cfg["run"] and cfg["model"]["cutoffs"] == {"twobody": 5.0, "threebody": 4.0}
+    assert cfg["explore"]["scenarios"] == [{"name": "main", "strain": 0.0, "temperature_scale": 1.0}]
+
+
+def test_command_line_strings_are_coerced():
+    cfg = validate_config({"learn": {"max_iterations": "3", "absolute": "0.05", "mode": "batch"},
+                           "oracle": {"timeout_s": "null"}, "system": {"cubic": "false"}}, SCHEMA)
+    assert cfg["learn"]["max_iterations"] == 3 and cfg["learn"]["absolute"] == 0.05
+    assert cfg["oracle"]["timeout_s"] is None and cfg["system"]["cubic"] is False
+
+
+def test_every_error_is_reported_with_its_key_path():
+    with pytest.raises(ConfigError) as err:
+        validate_config({"learn": {"mode": "x", "max_atom_added": 2},
+                         "explore": {"scenarios": [{"name": "a b"}]}}, SCHEMA)
+    msg = str(err.value)
+    assert "learn.mode: 'x' is not one of ['otf', 'batch']" in msg
+    assert "learn: Additional properties are not allowed ('max_atom_added'" in msg
+    assert "max_atoms_added" in msg  # the known keys are listed
+    assert "explore.scenarios[0].name" in msg
+
+
+def test_semantic_errors(tmp_path):
+    with pytest.raises(ConfigError, match="system.path: file not found"):
+        validate_config({"system": {"kind": "file", "path": str(tmp_path / "none.xyz")}}, SCHEMA)
+    with pytest.raises(ConfigError, match="explore.scenarios: names must be unique"):
+        validate_config({"explore": {"scenarios": [{"name": "a"}, {"name": "a"}]}}, SCHEMA)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config" / "systems").glob("*.yaml")), ids=lambda p: p.name)
+def test_system_configs_are_valid(path):
+    over = yaml.safe_load(path.read_text())
+    cfg = load_config(REPO / "config" / "config.yaml", SCHEMA, overrides=over)
+    assert len(build_structure(cfg["system"])) > 0
+
+
+def test_structures():
+    assert len(build_structure({"kind": "vacancy", "element": "Al", "repeat": [2, 2, 2]})) == 31
+    slab = build_structure({"kind": "slab", "element": "Al", "miller": "111", "size": [2, 2, 3], "vacuum": 6.0,
+                            "adatom": {"element": "Al", "site": "hcp", "height": 2.0}})
+    assert len(slab) == 13 and slab.positions[:, 2].argmax() == 12
+    with pytest.raises(ValueError, match="vacancy_index"):
+        build_structure({"kind": "vacancy", "element": "Al", "repeat": [1, 1, 1], "vacancy_index": 9})
