@@ -49,26 +49,34 @@ def learning_figure(log, calls, stem):
         sub = log if tr is None else log[log["trajectory"] == tr]
         ax1.plot(sub["time_ps"], sub["temperature_K"], lw=0.8, label=str(tr) if tr is not None and len(trajs) > 1 else None)
     if len(calls):
-        t_all = log["time_ps"].to_numpy()
-        T_all = log["temperature_K"].to_numpy()
-        ok = calls[calls["status"] == "ok"]
-        bad = calls[calls["status"] != "ok"]
+        # mark each call on its own trajectory's temperature curve
+        y = np.full(len(calls), np.nan)
+        for tr in trajs:
+            sub = log if tr is None or "trajectory" not in calls else log[log["trajectory"] == tr]
+            sel = np.ones(len(calls), bool) if tr is None or "trajectory" not in calls else \
+                (calls["trajectory"] == tr).to_numpy()
+            order = np.argsort(sub["time_ps"].to_numpy(), kind="stable")
+            y[sel] = np.interp(calls["time_ps"].to_numpy()[sel], sub["time_ps"].to_numpy()[order],
+                               sub["temperature_K"].to_numpy()[order])
+        ok = (calls["status"] == "ok").to_numpy()
         for sel, kw in ((ok, dict(marker="o", s=10, c="C3", label="oracle call", zorder=3)),
-                        (bad, dict(marker="x", s=14, c="k", label="failed call", zorder=3))):
-            if len(sel):
-                order = np.argsort(t_all, kind="stable")
-                ax1.scatter(sel["time_ps"], np.interp(sel["time_ps"], t_all[order], T_all[order]), **kw)
+                        (~ok, dict(marker="x", s=14, c="k", label="failed call", zorder=3))):
+            if sel.any():
+                ax1.scatter(calls["time_ps"].to_numpy()[sel], y[sel], **kw)
     ax1.set_ylabel("temperature (K)")
     ax1.legend(frameon=False, loc="upper left")
     ax1.text(0.98, 0.05, "(a)", transform=ax1.transAxes, ha="right")
     if len(calls):
-        c = calls.sort_values("time_ps") if "trajectory" not in calls or calls["trajectory"].nunique() <= 1 else calls
+        c = calls.sort_values("time_ps", kind="stable")
         ax2.step(np.r_[0.0, c["time_ps"].to_numpy(), log["time_ps"].max()],
                  np.r_[0, np.arange(1, len(c) + 1), len(c)], where="post", color="C0")
     ax2.set_ylabel("cumulative oracle calls", color="C0")
     ax2.set_xlabel("time (ps)")
     ax3 = ax2.twinx()
-    ax3.plot(log["time_ps"], log["sigma_n"] * 1000.0, color="C1", lw=1.0)
+    for k, tr in enumerate(trajs):
+        sub = log if tr is None else log[log["trajectory"] == tr]
+        sub = sub.sort_values("time_ps", kind="stable")
+        ax3.plot(sub["time_ps"], sub["sigma_n"] * 1000.0, color="C1", lw=1.0, ls=("-", "--", ":", "-.")[k % 4])
     ax3.set_ylabel(r"$\sigma_n$ (meV/$\mathrm{\AA}$)", color="C1")
     ax2.text(0.98, 0.05, "(b)", transform=ax2.transAxes, ha="right")
     fig.tight_layout()
