@@ -66,3 +66,21 @@ def test_structures():
     assert len(slab) == 13 and slab.positions[:, 2].argmax() == 12
     with pytest.raises(ValueError, match="vacancy_index"):
         build_structure({"kind": "vacancy", "element": "Al", "repeat": [1, 1, 1], "vacancy_index": 9})
+
+
+def test_seed_file_without_forces_is_rejected_naming_file_and_frame(tmp_path):
+    from ase.io import write
+
+    from alff.pipeline import seed_step
+
+    a = bulk_al()
+    write(tmp_path / "seed.extxyz", [a, a])
+    cfg = validate_config({"seed": {"method": "file", "path": str(tmp_path / "seed.extxyz")}}, SCHEMA)
+    with pytest.raises(ValueError, match=r"seed.extxyz: frame 0 has no forces"):
+        seed_step(cfg, tmp_path / "train.extxyz", tmp_path / "state.extxyz", tmp_path / "cache")
+    assert not (tmp_path / "train.extxyz").exists()
+
+
+def bulk_al():
+    from ase.build import bulk
+    return bulk("Al", "fcc", a=4.05, cubic=True)

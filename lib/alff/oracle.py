@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import importlib
 import json
-import os
 import signal
 import threading
 import time

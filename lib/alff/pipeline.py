@@ -23,7 +23,7 @@ from .models import GaussianProcess
 from .oracle import Oracle, OracleCache, is_ok
 from .seeding import oracle_md, phase_test_set, rattled_copies
 from .structure_io import read_frames, write_frames
-from .structures import apply_strain, build_structure
+from .structures import build_structure
 
 log = logging.getLogger("alff.pipeline")
 
@@ -57,9 +57,15 @@ def seed_step(cfg, train_out, state_out, cache_dir):
     atoms = build_structure(cfg["system"])
     t0 = time.perf_counter()
     if s["method"] == "file":
+        from .models.training_set import labelled_frame
         frames = read_frames(s["path"])
         if not frames:
             raise ValueError(f"seed.path: no structures in {s['path']}")
+        for k, f in enumerate(frames):
+            try:
+                labelled_frame(f, k)
+            except ValueError as err:
+                raise ValueError(f"seed.path {s['path']}: {err}") from err
         state_atoms = frames[-1].copy()
         n_calls = 0
     else:

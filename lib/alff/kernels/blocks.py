@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..clusters import FrameClusters, N_ROWS
+from ..clusters import N_ROWS
 from .manybody import (k2_block_pairs, k2_ff_soa_pairs, k2_xe_soa_pairs, k3_block_pairs,
                        k3_ff_soa_pairs, k3_xe_soa_pairs)
 
