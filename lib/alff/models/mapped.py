@@ -1,0 +1,351 @@
+"""Mapped potentials: a trained 2+3-body GP tabulated as cubic B-splines.
+
+The GP's mean local energy is a sum of a pair function ``phi2(r)`` over its
+pairs and a triplet function ``phi3(r_ij, r_ik, r_jk)`` over its triplets
+(Vandermause et al. 2020, Methods B; Xie et al. 2021). Both are exact
+functions of distances, so they are evaluated on grids and fitted by
+clamped uniform cubic B-splines: one 1-D spline per species pair, one 3-D
+tensor-product spline per (centre, j, k) species triplet. Energy, forces and
+stress then cost a few spline evaluations per pair and triplet.
+
+Below the smallest distance of the training data (minus ``margin``) the GP
+is extrapolating; there the mapped potential raises
+:class:`OutOfRangeError` naming the atoms instead of returning a silently
+wrong force.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from ..clusters import quadratic_cutoff
+from ..kernels.blocks import BlockSet, _pair_key, _triplet_key, kernel_matrix
+from ..neighbors import neighbor_list
+from ..splines import clamped_knots, fit_1d, fit_3d
+from .mapped_kernels import mapped_energy_forces
+
+__all__ = ["MappedPotential", "OutOfRangeError", "MappedCalculator"]
+
+FORMAT = "alff.mapped"
+FORMAT_VERSION = 1
+
+
+class OutOfRangeError(ValueError):
+    """Two atoms are closer than the range the splines were fitted on."""
+
+
+def _cutoff(r, rc):
+    out = np.zeros_like(r)
+    m = r < rc
+    out[m] = (rc - r[m]) ** 2
+    return out
+
+
+def _energy_blocks(p_t=None, p_F=None, p_key=None, t_t=None, t_F=None, t_spec=None, t_key=None):
+    """A BlockSet of single-cluster energy observations (value weight 1)."""
+    if p_t is not None:
+        n = len(p_t)
+        p_W = np.zeros((n, 2, 1))
+        p_W[:, 0, 0] = 1.0
+        p_ptr = np.arange(n + 1, dtype=np.int64)
+        t_t, t_F, t_dF = np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3))
+        t_spec, t_key, t_W = np.zeros((0, 3), np.int64), np.zeros(0, np.int64), np.zeros((0, 4, 1))
+        t_ptr = np.zeros(n + 1, np.int64)
+        p_dF = np.zeros(n)
+    else:
+        n = len(t_t)
+        t_W = np.zeros((n, 4, 1))
+        t_W[:, 0, 0] = 1.0
+        t_ptr = np.arange(n + 1, dtype=np.int64)
+        t_dF = np.zeros((n, 3))
+        p_t, p_F, p_dF = np.zeros(0), np.zeros(0), np.zeros(0)
+        p_key, p_W = np.zeros(0, np.int64), np.zeros((0, 2, 1))
+        p_ptr = np.zeros(n + 1, np.int64)
+    return BlockSet(p_t=np.ascontiguousarray(p_t, float), p_F=np.ascontiguousarray(p_F, float), p_dF=p_dF,
+                    p_key=np.ascontiguousarray(p_key, np.int64), p_W=p_W, p_ptr=p_ptr,
+                    t_t=np.ascontiguousarray(t_t, float), t_F=np.ascontiguousarray(t_F, float), t_dF=t_dF,
+                    t_spec=np.ascontiguousarray(t_spec, np.int64), t_key=np.ascontiguousarray(t_key, np.int64),
+                    t_W=t_W, t_ptr=t_ptr, nrow=np.ones(n, np.int64), row_off=np.arange(n, dtype=np.int64),
+                    lo=np.zeros(n, np.int64), hi=np.zeros(n, np.int64), kinds=["es"] * n)
+
+
+def _gp_cluster_values(model, blocks, body, chunk=4000):
+    """GP mean of single-cluster energies (``phi2`` or ``phi3``) for each
+    block, in chunks."""
+    h = model.hyps_
+    n = blocks.n_blocks
+    out = np.empty(n)
+    for a in range(0, n, chunk):
+        sl = slice(a, min(n, a + chunk))
+        sub = _slice_blocks(blocks, sl)
+        K2, K3 = kernel_matrix(model._blocks, sub, h["ls2"], h["ls3"], body == 2, body == 3)
+        K = h["sigma2"] ** 2 * K2 if body == 2 else h["sigma3"] ** 2 * K3
+        out[sl] = K.T @ model.alpha_
+    return out
+
+
+def _slice_blocks(S, sl):
+    """Blocks ``sl`` of a single-cluster BlockSet."""
+    if len(S.p_t):
+        return _energy_blocks(p_t=S.p_t[sl], p_F=S.p_F[sl], p_key=S.p_key[sl])
+    return _energy_blocks(t_t=S.t_t[sl], t_F=S.t_F[sl], t_spec=S.t_spec[sl], t_key=S.t_key[sl])
+
+
+def _min_training_distance(model):
+    dmin = np.inf
+    for f in model.frames_:
+        a = f.atoms
+        if len(a) < 2 and not a.pbc.any():
+            continue
+        _, _, _, d, _ = neighbor_list(a.positions, a.cell[:], a.pbc, max(model.cutoffs.values()))
+        if len(d):
+            dmin = min(dmin, float(d.min()))
+    if not np.isfinite(dmin):
+        raise ValueError("the model's training frames have no neighbour pairs: nothing to map")
+    return dmin
+
+
+class MappedPotential:
+    """Cubic B-spline tables of a 2+3-body GP's energy.
+
+    Attributes
+    ----------
+    species : list of int
+    r2, r3 : float or None
+        2- and 3-body cutoffs (None: body order absent).
+    rmin : float
+        Smallest distance covered.
+    t2 : (P, K2) knots; c2 : (P, K2 - 4) coefficients; pair_table : (S, S)
+    t3a : (T, Ka) knots of r_ij and r_ik; t3b : (T, Kb) knots of r_jk (up to
+    2 r3, the UF3 layout); c3 : (T, n_ij, n_ik, n_jk);
+    trip_table : (S, S, S)
+    e0 : (S,) per-species reference energies
+    info : dict
+        Grid settings, the minimum training distance and fit timings.
+    """
+
+    def __init__(self, species, r2, r3, rmin, t2, c2, pair_table, t3a, t3b, c3, trip_table, e0, info=None):
+        self.species = [int(z) for z in species]
+        self.r2 = None if r2 is None else float(r2)
+        self.r3 = None if r3 is None else float(r3)
+        self.rmin = float(rmin)
+        self.t2, self.c2, self.pair_table = t2, c2, pair_table
+        self.t3a, self.t3b, self.c3, self.trip_table = t3a, t3b, c3, trip_table
+        self.e0 = np.asarray(e0, float)
+        self.info = dict(info or {})
+
+    # ------------------------------------------------------------ building
+    @classmethod
+    def from_model(cls, model, grid=None, bounds=None, margin=0.1):
+        """Map a trained :class:`~alff.models.GaussianProcess`.
+
+        Parameters
+        ----------
+        model : GaussianProcess
+        grid : dict, optional
+            ``{"twobody": h2, "threebody": h3}`` knot spacings in A (default
+            0.05 and 0.1: about 60 coefficients per axis, the most a LAMMPS
+            UF3 line holds); samples are taken at twice the knot density.
+        bounds : dict, optional
+            ``{"rmin": ...}`` lower bound of every spline (default: the
+            smallest distance in the training data minus ``margin``).
+        margin : float
+
+        Returns
+        -------
+        MappedPotential
+        """
+        model._check_fitted()
+        g = {"twobody": 0.05, "threebody": 0.1}
+        g.update(grid or {})
+        t0 = time.perf_counter()
+        dmin = _min_training_distance(model)
+        rmin = float((bounds or {}).get("rmin", max(0.5, dmin - margin)))
+        species = list(model.species_)
+        S = len(species)
+        r2 = model.cutoffs.get("twobody") if model.use2 else None
+        r3 = model.cutoffs.get("threebody") if model.use3 else None
+        if r2 is not None and rmin >= r2 or r3 is not None and rmin >= r3:
+            raise ValueError(f"bounds: rmin={rmin} is not below the cutoffs {model.cutoffs}")
+        info = {"grid": g, "rmin": rmin, "min_training_distance": dmin, "margin": margin}
+        # 2-body: one spline per unordered species pair
+        pair_table = np.zeros((S, S), np.int64)
+        pairs = [(a, b) for a in range(S) for b in range(a, S)]
+        if r2 is not None:
+            # knots r2 - k h: short decimals in the exported files
+            n2 = max(int(np.ceil((r2 - rmin) / g["twobody"] - 1e-9)), 4)
+            lo2 = round(r2 - n2 * g["twobody"], 10)
+            knots = clamped_knots(lo2, r2, n2)
+            x = np.linspace(lo2, r2, 2 * n2 + 1)
+            t2 = np.zeros((len(pairs), len(knots)))
+            c2 = np.zeros((len(pairs), len(knots) - 4))
+            for p, (a, b) in enumerate(pairs):
+                pair_table[a, b] = pair_table[b, a] = p
+                blocks = _energy_blocks(p_t=x, p_F=_cutoff(x, r2),
+                                        p_key=_pair_key(np.tile([a, b], (len(x), 1)), S))
+                y = _gp_cluster_values(model, blocks, 2)
+                t2[p] = knots
+                c2[p] = fit_1d(knots, x, y)
+        else:
+            t2, c2 = np.zeros((1, 8)), np.zeros((1, 4))
+        info["twobody_s"] = time.perf_counter() - t0
+        # 3-body: one spline per ordered (centre, j, k)
+        trip_table = np.zeros((S, S, S), np.int64)
+        if r3 is not None:
+            h3 = g["threebody"]
+            n3 = max(int(np.ceil((r3 - rmin) / h3 - 1e-9)), 4)
+            n3jk = max(int(np.ceil((2 * r3 - rmin) / h3 - 1e-9)), 4)
+            lo3, lo3jk = round(r3 - n3 * h3, 10), round(2 * r3 - n3jk * h3, 10)
+            kij = clamped_knots(lo3, r3, n3)
+            kjk = clamped_knots(lo3jk, 2 * r3, n3jk)
+            xs = np.linspace(lo3, r3, 2 * n3 + 1)
+            xjk = np.linspace(lo3jk, 2 * r3, 2 * n3jk + 1)
+            A, B, C = np.meshgrid(xs, xs, xjk, indexing="ij")
+            inside = (C < r3).ravel()
+            tt = np.stack([A.ravel()[inside], B.ravel()[inside], C.ravel()[inside]], axis=1)
+            F = _cutoff(tt[:, 0], r3) * _cutoff(tt[:, 1], r3) * _cutoff(tt[:, 2], r3)
+            trips = [(a, b, c) for a in range(S) for b in range(S) for c in range(S)]
+            t3a = np.tile(kij, (len(trips), 1))
+            t3b = np.tile(kjk, (len(trips), 1))
+            c3 = np.zeros((len(trips), len(kij) - 4, len(kij) - 4, len(kjk) - 4))
+            done = {}
+            for q, (a, b, c) in enumerate(trips):
+                trip_table[a, b, c] = q
+                if (a, c, b) in done:  # the same function with j and k swapped
+                    c3[q] = np.transpose(c3[done[(a, c, b)]], (1, 0, 2))
+                    done[(a, b, c)] = q
+                    continue
+                spec = np.tile([a, b, c], (len(tt), 1))
+                blocks = _energy_blocks(t_t=tt, t_F=F, t_spec=spec, t_key=_triplet_key(spec, S))
+                vals = np.zeros(A.size)
+                vals[inside] = _gp_cluster_values(model, blocks, 3) / 3.0
+                c3[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], vals.reshape(A.shape))
+                done[(a, b, c)] = q
+        else:
+            t3a, t3b, c3 = np.zeros((1, 8)), np.zeros((1, 8)), np.zeros((1, 4, 4, 4))
+        info["map_s"] = time.perf_counter() - t0
+        e0 = np.array([(model.e0_ or {}).get(int(z), 0.0) for z in species])
+        return cls(species, r2, r3, rmin, t2, c2, pair_table, t3a, t3b, c3, trip_table, e0, info)
+
+    # ---------------------------------------------------------- evaluation
+    @property
+    def cutoff(self):
+        return max(r for r in (self.r2, self.r3) if r is not None)
+
+    def codes(self, atoms):
+        lookup = {z: k for k, z in enumerate(self.species)}
+        try:
+            return np.array([lookup[int(z)] for z in atoms.numbers], np.int64)
+        except KeyError as err:
+            raise ValueError(f"species Z={err.args[0]} is not in the mapped potential {self.species}") from None
+
+    def evaluate(self, positions, numbers_codes, first, nbr, D, d):
+        """Energy, per-atom energies, forces and virial from a neighbour list
+        (see :func:`~alff.models.mapped_kernels.mapped_energy_forces`)."""
+        n = len(numbers_codes)
+        e, ea, F, W, bad = mapped_energy_forces(
+            n, numbers_codes, first, nbr, D, d, self.t2, self.c2, self.pair_table,
+            self.r2 if self.r2 is not None else 0.0, self.t3a, self.t3b, self.c3, self.trip_table,
+            self.r3 if self.r3 is not None else 0.0, self.r3 is not None, self.rmin)
+        if bad >= 0:
+            i = int(np.searchsorted(first, bad, side="right") - 1)
+            raise OutOfRangeError(
+                f"atoms {i} and {int(nbr[bad])} are {d[bad]:.3f} A apart, below the mapped range "
+                f"rmin={self.rmin:.3f} A (smallest training distance "
+                f"{self.info.get('min_training_distance', float('nan')):.3f} A): the model has no data there")
+        ea = ea + self.e0[numbers_codes]
+        return e + float(self.e0[numbers_codes].sum()), ea, F, W
+
+    def predict(self, atoms):
+        """Energy, per-atom energies, forces and stress of ``atoms``.
+
+        Returns
+        -------
+        dict
+            ``energy``, ``energies`` (N,), ``forces`` (N, 3), ``stress`` (6,)
+            Voigt (periodic cells), ``virial`` (3, 3).
+        """
+        codes = self.codes(atoms)
+        i, j, D, d, _ = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, self.cutoff)
+        first = np.searchsorted(i, np.arange(len(atoms) + 1)).astype(np.int64)
+        e, ea, F, W = self.evaluate(atoms.positions, codes, first, j, D, d)
+        out = {"energy": e, "energies": ea, "forces": F, "virial": W}
+        if atoms.pbc.all():
+            V = atoms.get_volume()
+            s = W / V
+            out["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        return out
+
+    def calculator(self):
+        """An ASE calculator (energy, energies, forces, stress)."""
+        return MappedCalculator(self)
+
+    def mapping_error(self, model, frames):
+        """Force and energy differences to the source model on frames.
+
+        Returns
+        -------
+        dict
+            ``force_rmse``, ``force_max`` (eV/A), ``energy_mae_per_atom`` (eV)
+            over the frames.
+        """
+        df, de = [], []
+        for f in frames:
+            m = self.predict(f)
+            g = model.predict_all(f, return_std=False, properties=("energy", "forces"))
+            df.append((m["forces"] - g["forces"]).ravel())
+            de.append((m["energy"] - g["energy"]) / len(f))
+        df = np.concatenate(df)
+        return {"force_rmse": float(np.sqrt(np.mean(df ** 2))), "force_max": float(np.abs(df).max()),
+                "energy_mae_per_atom": float(np.mean(np.abs(de))), "n_frames": len(frames)}
+
+    # ------------------------------------------------------------------ I/O
+    def save(self, path):
+        """Write ``path.json`` (settings) and ``path.npz`` (tables)."""
+        stem = Path(path)
+        stem = stem.with_suffix("") if stem.suffix in (".json", ".npz") else stem
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "species": self.species, "r2": self.r2,
+                "r3": self.r3, "rmin": self.rmin, "e0": self.e0.tolist(), "info": self.info}
+        stem.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+        np.savez_compressed(stem.with_suffix(".npz"), t2=self.t2, c2=self.c2, pair_table=self.pair_table,
+                            t3a=self.t3a, t3b=self.t3b, c3=self.c3, trip_table=self.trip_table)
+        return stem.with_suffix(".json")
+
+    @classmethod
+    def load(cls, path):
+        stem = Path(path)
+        stem = stem.with_suffix("") if stem.suffix in (".json", ".npz") else stem
+        meta = json.loads(stem.with_suffix(".json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{stem.with_suffix('.json')} is not an {FORMAT} file")
+        with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+        return cls(meta["species"], meta["r2"], meta["r3"], meta["rmin"], a["t2"], a["c2"], a["pair_table"],
+                   a["t3a"], a["t3b"], a["c3"], a["trip_table"], meta["e0"], meta["info"])
+
+    def __repr__(self):
+        return f"MappedPotential(species={self.species}, r2={self.r2}, r3={self.r3}, rmin={self.rmin:.3f})"
+
+
+class MappedCalculator(Calculator):
+    """ASE calculator of a :class:`MappedPotential`."""
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(self, potential, **kwargs):
+        super().__init__(**kwargs)
+        self.potential = potential
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        r = self.potential.predict(self.atoms)
+        self.results.update(energy=r["energy"], free_energy=r["energy"], energies=r["energies"],
+                            forces=r["forces"])
+        if "stress" in r:
+            self.results["stress"] = r["stress"]
