@@ -145,11 +145,44 @@ def fit_3d(knots, grids, values, trailing_zero=3):
     knots : 3 knot vectors
     grids : 3 arrays of sample coordinates (m0,), (m1,), (m2,)
     values : (m0, m1, m2) array
-    trailing_zero : int
+    trailing_zero : int or 3 ints
+        Coefficients held at zero at the end of each axis.
 
     Returns
     -------
     (n0, n1, n2) coefficients
     """
-    P = [_pinv_trimmed(t, g, trailing_zero) for t, g in zip(knots, grids)]
+    tz = trailing_zero if np.ndim(trailing_zero) else [trailing_zero] * 3
+    P = [_pinv_trimmed(t, g, z) for t, g, z in zip(knots, grids, tz)]
     return np.einsum("ia,jb,kc,abc->ijk", P[0], P[1], P[2], values, optimize=True)
+
+
+def span_polynomials(t):
+    """Per-span cubic polynomials of the four active basis functions.
+
+    For span ``s`` (``3 <= s < n``) and local coordinate ``u = (x - t[s]) / h``
+    in [0, 1), basis function ``s - 3 + r`` equals
+    ``P[s, r, 0] + P[s, r, 1] u + P[s, r, 2] u^2 + P[s, r, 3] u^3``.
+    Evaluating these needs no recursion and no allocation (the compiled MD
+    loop uses them).
+
+    Returns
+    -------
+    (n, 4, 4) array (rows below 3 unused)
+    """
+    n = len(t) - 4
+    h = t[4] - t[3]
+    u = np.array([0.125, 0.375, 0.625, 0.875])  # inside the span, off its edges
+    V = np.vander(u, 4, increasing=True)
+    Vinv = np.linalg.inv(V)
+    P = np.zeros((n, 4, 4))
+    N = np.empty(4)
+    dN = np.empty(4)
+    for s in range(3, n):
+        vals = np.empty((4, 4))
+        for q, uq in enumerate(u):
+            s2 = span_basis(t, t[3] + (s - 3 + uq) * h, N, dN)
+            assert s2 == s
+            vals[q] = N
+        P[s] = (Vinv @ vals).T
+    return P

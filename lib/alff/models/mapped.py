@@ -26,7 +26,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ..clusters import quadratic_cutoff
 from ..kernels.blocks import BlockSet, _pair_key, _triplet_key, kernel_matrix
 from ..neighbors import neighbor_list
-from ..splines import clamped_knots, fit_1d, fit_3d
+from ..splines import clamped_knots, fit_1d, fit_3d, span_polynomials
 from .mapped_kernels import mapped_energy_forces
 
 __all__ = ["MappedPotential", "OutOfRangeError", "MappedCalculator"]
@@ -138,6 +138,36 @@ class MappedPotential:
         self.t3a, self.t3b, self.c3, self.trip_table = t3a, t3b, c3, trip_table
         self.e0 = np.asarray(e0, float)
         self.info = dict(info or {})
+        self._tables()
+
+    def _tables(self):
+        """Per-span polynomial tables for the compiled kernel."""
+        def geo(t):
+            return [t[3], t[4] - t[3], len(t) - 4]
+
+        self._g2 = np.array([geo(t) for t in self.t2], float)
+        polys = [span_polynomials(t) for t in self.t2]
+        self._Q2 = np.ascontiguousarray(np.stack([np.einsum("srk,sr->sk", P, self._span_coeffs(c, P.shape[0]))
+                                                  for P, c in zip(polys, self.c2)]))
+        self._g3a = np.array([geo(t) for t in self.t3a], float)
+        self._g3b = np.array([geo(t) for t in self.t3b], float)
+        self._B3a = np.ascontiguousarray(np.stack([span_polynomials(t) for t in self.t3a]))
+        self._B3b = np.ascontiguousarray(np.stack([span_polynomials(t) for t in self.t3b]))
+
+    @staticmethod
+    def _span_coeffs(c, n):
+        """(n, 4) the coefficients active in each span (s - 3 ... s)."""
+        out = np.zeros((n, 4))
+        for s in range(3, n):
+            out[s] = c[s - 3:s + 1]
+        return out
+
+    def kernel_args(self):
+        """Arguments of :func:`~alff.models.mapped_kernels.mapped_energy_forces`
+        after the neighbour list."""
+        return (self._g2, self._Q2, self.pair_table, self.r2 if self.r2 is not None else 0.0,
+                self._g3a, self._B3a, self._g3b, self._B3b, self.c3, self.trip_table,
+                self.r3 if self.r3 is not None else 0.0, self.r3 is not None, self.rmin)
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -205,6 +235,11 @@ class MappedPotential:
             kjk = clamped_knots(lo3jk, 2 * r3, n3jk)
             xs = np.linspace(lo3, r3, 2 * n3 + 1)
             xjk = np.linspace(lo3jk, 2 * r3, 2 * n3jk + 1)
+            # r_jk: the GP's cutoff makes phi3 vanish beyond r3; every basis
+            # function reaching past r3 gets a zero coefficient, so the
+            # spline is exactly zero there (LAMMPS and alff skip nothing
+            # different) and f, f', f'' vanish at r3
+            zjk = int(np.sum(kjk[4:] > r3 + 1e-9))
             A, B, C = np.meshgrid(xs, xs, xjk, indexing="ij")
             inside = (C < r3).ravel()
             tt = np.stack([A.ravel()[inside], B.ravel()[inside], C.ravel()[inside]], axis=1)
@@ -224,7 +259,7 @@ class MappedPotential:
                 blocks = _energy_blocks(t_t=tt, t_F=F, t_spec=spec, t_key=_triplet_key(spec, S))
                 vals = np.zeros(A.size)
                 vals[inside] = _gp_cluster_values(model, blocks, 3) / 3.0
-                c3[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], vals.reshape(A.shape))
+                c3[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], vals.reshape(A.shape), [3, 3, zjk])
                 done[(a, b, c)] = q
         else:
             t3a, t3b, c3 = np.zeros((1, 8)), np.zeros((1, 8)), np.zeros((1, 4, 4, 4))
@@ -248,10 +283,7 @@ class MappedPotential:
         """Energy, per-atom energies, forces and virial from a neighbour list
         (see :func:`~alff.models.mapped_kernels.mapped_energy_forces`)."""
         n = len(numbers_codes)
-        e, ea, F, W, bad = mapped_energy_forces(
-            n, numbers_codes, first, nbr, D, d, self.t2, self.c2, self.pair_table,
-            self.r2 if self.r2 is not None else 0.0, self.t3a, self.t3b, self.c3, self.trip_table,
-            self.r3 if self.r3 is not None else 0.0, self.r3 is not None, self.rmin)
+        e, ea, F, W, bad = mapped_energy_forces(n, numbers_codes, first, nbr, D, d, *self.kernel_args())
         if bad >= 0:
             i = int(np.searchsorted(first, bad, side="right") - 1)
             raise OutOfRangeError(

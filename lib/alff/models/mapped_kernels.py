@@ -5,8 +5,8 @@ Energy of a structure (UF3 / FLARE mapped convention)::
     E = sum_{i<j, r_ij < r2} V2[s_i s_j](r_ij)
       + sum_i sum_{j<k in N3(i)} V3[s_i s_j s_k](r_ij, r_ik, r_jk)
 
-with ``N3(i)`` the neighbours of ``i`` closer than ``r3``; ``V3`` is fitted
-to zero for ``r_jk >= r3`` (the GP's cutoff) and evaluated for any r_jk. Neighbours come as a full list sorted by
+with ``N3(i)`` the neighbours of ``i`` closer than ``r3``; ``V3`` is exactly
+zero for ``r_jk >= r3`` (every coefficient reaching past r3 is zero). Neighbours come as a full list sorted by
 centre (both ``i->j`` and ``j->i``) with displacement vectors.
 """
 
@@ -15,26 +15,50 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..splines import span_basis
 
 __all__ = ["mapped_energy_forces", "gp_cluster_blocks"]
 
 
-@njit(cache=True)
-def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, t2, c2, pair_table, r2,
-                         t3a, t3b, c3, trip_table, r3, use3, rmin):
+@njit(cache=True, inline="always")
+def _span(lo, h, n, x):
+    """Span index and local coordinate of ``x`` on clamped uniform knots."""
+    s = 3 + int((x - lo) / h)
+    if s < 3:
+        s = 3
+    if s > n - 1:
+        s = n - 1
+    return s, (x - lo) / h - (s - 3)
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _basis(B, s, u, h, N, dN):
+    """The 4 active basis values and derivatives from span polynomials."""
+    for r in range(4):
+        p0 = B[s, r, 0]
+        p1 = B[s, r, 1]
+        p2 = B[s, r, 2]
+        p3 = B[s, r, 3]
+        N[r] = p0 + u * (p1 + u * (p2 + u * p3))
+        dN[r] = (p1 + u * (2.0 * p2 + 3.0 * u * p3)) / h
+
+
+@njit(cache=True, fastmath=True)
+def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, g2, Q2, pair_table, r2,
+                         g3a, B3a, g3b, B3b, c3, trip_table, r3, use3, rmin):
     """Energy, per-atom energies, forces and virial of a mapped potential.
 
     Parameters
     ----------
     n_atoms : int
     codes : (N,) int species codes
-    first : (N + 1,) int CSR pointer of each centre's neighbours
+    first : (N + 1,) int CSR pointer of each centre's neighbours (full list)
     nbr : (M,) int neighbour index; D : (M, 3) vectors r_j - r_i; d : (M,)
-    t2 : (P, K2) knots of the 2-body splines; c2 : (P, K2 - 4) coefficients
+    g2 : (P, 3) knot start, spacing and number of coefficients of each pair
+        spline; Q2 : (P, n, 4) its per-span value polynomials
     pair_table : (S, S) int spline index of a species pair
     r2 : float 2-body cutoff
-    t3a : (T, Ka) knots of r_ij and r_ik; t3b : (T, Kb) knots of r_jk
+    g3a, B3a : the same for the r_ij / r_ik axis of each triplet spline
+        (B3a (T, n, 4, 4) per-span basis polynomials); g3b, B3b for r_jk
     c3 : (T, n_ij, n_ik, n_jk) coefficients
     trip_table : (S, S, S) int spline index of (centre, j, k)
     r3 : float 3-body cutoff; use3 : bool
@@ -43,15 +67,12 @@ def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, t2, c2, pair_table, r
     Returns
     -------
     energy : float
-    energies : (N,) per-atom energies (pairs split evenly)
+    energies : (N,) per-atom energies (pair energies split evenly)
     forces : (N, 3)
-    virial : (3, 3) ``sum r (x) f`` convention, stress = -virial / V ... as
-        ``dE/d(strain)`` (the caller divides by the volume)
+    virial : (3, 3) ``dE/d(strain)`` (stress = virial / volume)
     bad : int
         Index of the closest neighbour entry below ``rmin`` (-1 if none).
     """
-    N = np.empty(4)
-    dN = np.empty(4)
     Nij = np.empty(4)
     dNij = np.empty(4)
     Nik = np.empty(4)
@@ -62,6 +83,15 @@ def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, t2, c2, pair_table, r
     e_at = np.zeros(n_atoms)
     W = np.zeros((3, 3))
     bad = -1
+    maxn = 0
+    for i in range(n_atoms):
+        maxn = max(maxn, first[i + 1] - first[i])
+    short = np.empty(maxn, np.int64)
+    sshort = np.empty(maxn, np.int64)
+    Ns = np.empty((maxn, 4))
+    dNs = np.empty((maxn, 4))
+    ga0, ha, na = g3a[0, 0], g3a[0, 1], int(g3a[0, 2])
+    gb0, hb, nb_ = g3b[0, 0], g3b[0, 1], int(g3b[0, 2])
     for i in range(n_atoms):
         si = codes[i]
         for q in range(first[i], first[i + 1]):
@@ -70,19 +100,23 @@ def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, t2, c2, pair_table, r
                 if bad < 0 or r < d[bad]:
                     bad = q  # report the closest pair
                 continue
-            if r >= r2:
-                continue
-            p = pair_table[si, codes[nbr[q]]]
-            s = span_basis(t2[p], r, N, dN)
-            v = 0.0
-            dv = 0.0
-            for a in range(4):
-                v += c2[p, s - 3 + a] * N[a]
-                dv += c2[p, s - 3 + a] * dN[a]
-            # each unordered pair appears twice in the full list
-            e_at[i] += 0.5 * v
-            g = 0.5 * dv / r
             j = nbr[q]
+            # each unordered pair once: from its lower index (self-images,
+            # listed with +S and -S, at half weight)
+            if r >= r2 or j < i:
+                continue
+            wgt = 0.5 if j == i else 1.0
+            p = pair_table[si, codes[j]]
+            s, u = _span(g2[p, 0], g2[p, 1], int(g2[p, 2]), r)
+            a0 = Q2[p, s, 0]
+            a1 = Q2[p, s, 1]
+            a2 = Q2[p, s, 2]
+            a3 = Q2[p, s, 3]
+            v = wgt * (a0 + u * (a1 + u * (a2 + u * a3)))
+            dv = wgt * (a1 + u * (2.0 * a2 + 3.0 * u * a3)) / g2[p, 1]
+            e_at[i] += 0.5 * v
+            e_at[j] += 0.5 * v
+            g = dv / r
             for x in range(3):
                 F[i, x] += g * D[q, x]
                 F[j, x] -= g * D[q, x]
@@ -90,30 +124,45 @@ def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, t2, c2, pair_table, r
                     W[x, y] += g * D[q, x] * D[q, y]
         if not use3:
             continue
-        for q1 in range(first[i], first[i + 1]):
+        # short list: the neighbours inside the 3-body cutoff
+        # with their r_ij basis (every 3-body table shares its knots)
+        ns = 0
+        for q in range(first[i], first[i + 1]):
+            if rmin <= d[q] < r3:
+                short[ns] = q
+                sq, uq = _span(ga0, ha, na, d[q])
+                sshort[ns] = sq
+                _basis(B3a[0], sq, uq, ha, Nij, dNij)
+                for r in range(4):
+                    Ns[ns, r] = Nij[r]
+                    dNs[ns, r] = dNij[r]
+                ns += 1
+        for m1 in range(ns):
+            q1 = short[m1]
             rij = d[q1]
-            if rij >= r3 or rij < rmin:
-                continue
             j = nbr[q1]
-            for q2 in range(q1 + 1, first[i + 1]):
+            for m2 in range(m1 + 1, ns):
+                q2 = short[m2]
                 rik = d[q2]
-                if rik >= r3 or rik < rmin:
-                    continue
                 k = nbr[q2]
                 dx = D[q2, 0] - D[q1, 0]
                 dy = D[q2, 1] - D[q1, 1]
                 dz = D[q2, 2] - D[q1, 2]
                 rjk = np.sqrt(dx * dx + dy * dy + dz * dz)
-                # no r_jk cutoff here: the spline spans r_jk up to 2 r3 and is
-                # (nearly) zero beyond r3; evaluating it everywhere keeps alff
-                # and LAMMPS pair_style uf3 on the same function
-                if rjk < rmin:  # flagged by the pair loop of j
+                # the r_jk spline spans up to 2 r3 (UF3 layout) but all its
+                # coefficients reaching past r3 are zero: exactly zero there
+                if rjk >= r3 or rjk < rmin:  # (below rmin: flagged by j's pairs)
                     continue
                 tt = trip_table[si, codes[j], codes[k]]
-                # tables are stored for (centre, j, k) with j's species first
-                sij = span_basis(t3a[tt], rij, Nij, dNij)
-                sik = span_basis(t3a[tt], rik, Nik, dNik)
-                sjk = span_basis(t3b[tt], rjk, Njk, dNjk)
+                sij = sshort[m1]
+                sik = sshort[m2]
+                for r in range(4):
+                    Nij[r] = Ns[m1, r]
+                    dNij[r] = dNs[m1, r]
+                    Nik[r] = Ns[m2, r]
+                    dNik[r] = dNs[m2, r]
+                sjk, ujk = _span(gb0, hb, nb_, rjk)
+                _basis(B3b[0], sjk, ujk, hb, Njk, dNjk)
                 v = 0.0
                 gij = 0.0
                 gik = 0.0
@@ -126,10 +175,11 @@ def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, t2, c2, pair_table, r
                             co = c3[tt, sij - 3 + a, sik - 3 + b, sjk - 3 + c]
                             cv += co * Njk[c]
                             cd += co * dNjk[c]
-                        v += Nij[a] * Nik[b] * cv
-                        gij += dNij[a] * Nik[b] * cv
+                        nb = Nik[b]
+                        v += Nij[a] * nb * cv
+                        gij += dNij[a] * nb * cv
                         gik += Nij[a] * dNik[b] * cv
-                        gjk += Nij[a] * Nik[b] * cd
+                        gjk += Nij[a] * nb * cd
                 e_at[i] += v
                 aij = gij / rij
                 aik = gik / rik
