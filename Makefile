@@ -32,6 +32,7 @@ run: install
 	@ls -1 results/*/figures/*.png results/*/figures/*.pdf results/*/metrics.json
 
 bench: install
+	$(BIN)/python bench/md_speed.py --json bench/results/md_speed.json
 	$(BIN)/python bench/gp.py --json bench/results/gp.json
 
 clean:

@@ -14,6 +14,7 @@ include: "rules/common.smk"
 include: "rules/seed.smk"
 include: "rules/learn.smk"
 include: "rules/label.smk"
+include: "rules/map.smk"
 include: "rules/report.smk"
 
 

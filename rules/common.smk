@@ -52,6 +52,7 @@ def learn_outputs():
 def report_outputs():
     out = [f"{R}/metrics.json"]
     out += [f"{R}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
+    out += [f"{R}/potential/mapped.json", f"{R}/potential/alff.uf3", f"{R}/potential/mapping.json"]
     return out
 
 

@@ -66,6 +66,9 @@ def check_outputs(run_dir, phases=("solid", "liquid")):
                 "n_oracle_calls", "n_training_envs"):
         assert col in log.columns
     assert log["sigma_n"].gt(0).all()
+    mapping = json.loads((run_dir / "potential" / "mapping.json").read_text())
+    assert mapping["force_rmse"] < 5e-3
+    assert "pair_style uf3" in (run_dir / "potential" / "in.alff.lmp").read_text()
     return m, log
 
 
@@ -118,7 +121,8 @@ def test_dry_run_shows_full_dag_for_both_profiles(tmp_path):
         p = snakemake(tmp_path, cfg_path, "-n", "--profile", str(REPO / "profiles" / profile))
         out = p.stdout + p.stderr
         for rule, count in (("seed", 1), ("testset", 2), ("train", 3), ("explore", 2), ("select", 2),
-                            ("label", 4), ("merge", 2), ("finalize", 1), ("evaluate", 2), ("report", 1)):
+                            ("label", 4), ("merge", 2), ("finalize", 1), ("evaluate", 2), ("report", 1),
+                            ("map", 1)):
             assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out[-2000:])
 
 

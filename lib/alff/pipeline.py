@@ -28,7 +28,8 @@ from .structures import build_structure
 log = logging.getLogger("alff.pipeline")
 
 __all__ = ["seed_step", "testset_step", "otf_step", "train_step", "explore_step", "select_step",
-           "label_step", "merge_step", "finalize_step", "evaluate_step", "report_step", "scenario_schedule"]
+           "label_step", "merge_step", "finalize_step", "evaluate_step", "report_step", "scenario_schedule",
+           "map_step"]
 
 
 def _oracle(cfg, cache_dir):
@@ -376,3 +377,30 @@ def report_step(cfg, phases, eval_paths, learn, seed_train, test_paths, out):
              metrics["n_failed_labels"], n_seed, n_test)
     for f in figs:
         log.info("figure: %s", f)
+
+
+# ------------------------------------------------------------------- map
+def map_step(cfg, model_path, test_paths, out):
+    """Map the final GP to splines, export LAMMPS files, report the mapping
+    error on the test frames.
+
+    ``out``: mapped (json), uf3, table, snippet, report (json).
+    """
+    from .lammps_export import write_lammps_files
+    from .models.mapped import MappedPotential
+    m = cfg["map"]
+    gp = GaussianProcess.load(model_path)
+    t0 = time.perf_counter()
+    mp = MappedPotential.from_model(gp, grid={"twobody": m["twobody"], "threebody": m["threebody"]},
+                                    margin=m["margin"])
+    t_map = time.perf_counter() - t0
+    mp.save(Path(out["mapped"]).with_suffix(""))
+    d = Path(out["uf3"]).parent
+    write_lammps_files(mp, d, name=Path(out["uf3"]).stem)
+    frames = [f for p in test_paths for f in read_frames(p)]
+    err = mp.mapping_error(gp, frames) if frames else {}
+    report = dict(err, map_s=t_map, rmin=mp.rmin, min_training_distance=mp.info["min_training_distance"],
+                  grid={"twobody": m["twobody"], "threebody": m["threebody"]})
+    write_json(out["report"], report)
+    log.info("mapped in %.1f s; force error vs GP on %d test frames: RMS %.2e eV/A, max %.2e; files in %s",
+             t_map, len(frames), err.get("force_rmse", float("nan")), err.get("force_max", float("nan")), d)
