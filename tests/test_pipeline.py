@@ -29,6 +29,7 @@ def tiny_config(tmp_path, mode, **learn):
             {"temperature_K": 300.0, "steps": 40, "phase": "solid"},
             {"temperature_K": 2000.0, "steps": 30, "phase": "liquid", "rescale": True}]},
         "testset": {"frames": 2, "every": 5, "equilibrate_steps": 10},
+        "map": {"twobody": 0.1, "threebody": 0.25},
     }
     path = tmp_path / f"{mode}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -67,7 +68,8 @@ def check_outputs(run_dir, phases=("solid", "liquid")):
         assert col in log.columns
     assert log["sigma_n"].gt(0).all()
     mapping = json.loads((run_dir / "potential" / "mapping.json").read_text())
-    assert mapping["force_rmse"] < 5e-3
+    assert mapping["n_frames"] + mapping["n_out_of_range"] == 2 * len(phases)
+    assert mapping["n_frames"] == 0 or mapping["force_rmse"] < 5e-3
     assert "pair_style uf3" in (run_dir / "potential" / "in.alff.lmp").read_text()
     return m, log
 

@@ -402,5 +402,10 @@ def map_step(cfg, model_path, test_paths, out):
     report = dict(err, map_s=t_map, rmin=mp.rmin, min_training_distance=mp.info["min_training_distance"],
                   grid={"twobody": m["twobody"], "threebody": m["threebody"]})
     write_json(out["report"], report)
-    log.info("mapped in %.1f s; force error vs GP on %d test frames: RMS %.2e eV/A, max %.2e; files in %s",
-             t_map, len(frames), err.get("force_rmse", float("nan")), err.get("force_max", float("nan")), d)
+    log.info("mapped in %.1f s (rmin %.3f A); force error vs GP on %d test frames: RMS %s eV/A, max %s; "
+             "%d frames closer than rmin left out; files in %s", t_map, mp.rmin, err.get("n_frames", 0),
+             err.get("force_rmse"), err.get("force_max"), err.get("n_out_of_range", 0), d)
+    if err.get("n_out_of_range"):
+        log.warning("%d of %d test frames have atoms closer than the smallest training distance minus the "
+                    "margin: MD with the mapped potential will stop there (learn longer or hotter)",
+                    err["n_out_of_range"], len(frames))

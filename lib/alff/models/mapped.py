@@ -324,17 +324,28 @@ class MappedPotential:
         -------
         dict
             ``force_rmse``, ``force_max`` (eV/A), ``energy_mae_per_atom`` (eV)
-            over the frames.
+            over the frames inside the mapped range; ``n_frames`` of them and
+            ``n_out_of_range`` frames with atoms closer than ``rmin`` (left
+            out: the mapped potential refuses them).
         """
         df, de = [], []
+        out = 0
         for f in frames:
-            m = self.predict(f)
+            try:
+                m = self.predict(f)
+            except OutOfRangeError:
+                out += 1
+                continue
             g = model.predict_all(f, return_std=False, properties=("energy", "forces"))
             df.append((m["forces"] - g["forces"]).ravel())
             de.append((m["energy"] - g["energy"]) / len(f))
+        if not df:
+            return {"force_rmse": None, "force_max": None, "energy_mae_per_atom": None, "n_frames": 0,
+                    "n_out_of_range": out}
         df = np.concatenate(df)
         return {"force_rmse": float(np.sqrt(np.mean(df ** 2))), "force_max": float(np.abs(df).max()),
-                "energy_mae_per_atom": float(np.mean(np.abs(de))), "n_frames": len(frames)}
+                "energy_mae_per_atom": float(np.mean(np.abs(de))), "n_frames": len(de),
+                "n_out_of_range": out}
 
     # ------------------------------------------------------------------ I/O
     def save(self, path):
