@@ -128,3 +128,15 @@ def test_lammps_runs_the_exported_files(gp_and_map, tmp_path):
             r = ref.predict(f)
             assert a.get_potential_energy() == pytest.approx(r["energy"], abs=1e-6), style
             assert np.abs(a.get_forces() - r["forces"]).max() < 1e-5, style
+
+
+def test_mapped_uncertainty_bounds_the_gp_std(gp_and_map, tmp_path):
+    gp, mp = gp_and_map
+    for f in frames(3, 21, amp=0.1):
+        bound = mp.predict(f, return_std=True)["energies_std_bound"]
+        std = gp.predict_all(f, return_std=True, properties=("energy", "forces"))["energies_std"]
+        assert np.all(bound >= 0.98 * std - 1e-6), (bound, std)
+        assert np.all(bound < 50 * std + 1e-3)  # a bound, not a blanket
+    mp.save(tmp_path / "p")
+    back = MappedPotential.load(tmp_path / "p")
+    np.testing.assert_array_equal(back.predict(f, return_std=True)["energies_std_bound"], bound)

@@ -74,19 +74,29 @@ def _energy_blocks(p_t=None, p_F=None, p_key=None, t_t=None, t_F=None, t_spec=No
                     lo=np.zeros(n, np.int64), hi=np.zeros(n, np.int64), kinds=["es"] * n)
 
 
-def _gp_cluster_values(model, blocks, body, chunk=4000):
-    """GP mean of single-cluster energies (``phi2`` or ``phi3``) for each
-    block, in chunks."""
+def _gp_cluster_values(model, blocks, body, chunk=4000, std=False):
+    """GP mean (and standard deviation) of single-cluster energies (``phi2``
+    or ``phi3``) for each block, in chunks."""
+    from scipy.linalg import solve_triangular
+
+    from ..kernels.blocks import self_kernel_diag
     h = model.hyps_
     n = blocks.n_blocks
     out = np.empty(n)
+    sd = np.empty(n)
+    scale = h["sigma2"] ** 2 if body == 2 else h["sigma3"] ** 2
     for a in range(0, n, chunk):
         sl = slice(a, min(n, a + chunk))
         sub = _slice_blocks(blocks, sl)
         K2, K3 = kernel_matrix(model._blocks, sub, h["ls2"], h["ls3"], body == 2, body == 3)
-        K = h["sigma2"] ** 2 * K2 if body == 2 else h["sigma3"] ** 2 * K3
+        K = scale * (K2 if body == 2 else K3)
         out[sl] = K.T @ model.alpha_
-    return out
+        if std:
+            v = solve_triangular(model.L_, K, lower=True, check_finite=False)
+            d2, d3 = self_kernel_diag(sub, h["ls2"], h["ls3"], body == 2, body == 3)
+            prior = scale * (d2 if body == 2 else d3)
+            sd[sl] = np.sqrt(np.clip(prior - np.einsum("ij,ij->j", v, v), 0.0, None))
+    return (out, sd) if std else out
 
 
 def _slice_blocks(S, sl):
@@ -129,7 +139,8 @@ class MappedPotential:
         Grid settings, the minimum training distance and fit timings.
     """
 
-    def __init__(self, species, r2, r3, rmin, t2, c2, pair_table, t3a, t3b, c3, trip_table, e0, info=None):
+    def __init__(self, species, r2, r3, rmin, t2, c2, pair_table, t3a, t3b, c3, trip_table, e0, info=None,
+                 std_coeffs=None):
         self.species = [int(z) for z in species]
         self.r2 = None if r2 is None else float(r2)
         self.r3 = None if r3 is None else float(r3)
@@ -138,6 +149,8 @@ class MappedPotential:
         self.t3a, self.t3b, self.c3, self.trip_table = t3a, t3b, c3, trip_table
         self.e0 = np.asarray(e0, float)
         self.info = dict(info or {})
+        # splines of the GP std of single clusters (same knots), or None
+        self.c2s, self.c3s = std_coeffs if std_coeffs is not None else (None, None)
         self._tables()
 
     def _tables(self):
@@ -153,6 +166,9 @@ class MappedPotential:
         self._g3b = np.array([geo(t) for t in self.t3b], float)
         self._B3a = np.ascontiguousarray(np.stack([span_polynomials(t) for t in self.t3a]))
         self._B3b = np.ascontiguousarray(np.stack([span_polynomials(t) for t in self.t3b]))
+        if self.c2s is not None:
+            self._Q2s = np.ascontiguousarray(np.stack([np.einsum("srk,sr->sk", P, self._span_coeffs(c, P.shape[0]))
+                                                       for P, c in zip(polys, self.c2s)]))
 
     @staticmethod
     def _span_coeffs(c, n):
@@ -214,15 +230,17 @@ class MappedPotential:
             x = np.linspace(lo2, r2, 2 * n2 + 1)
             t2 = np.zeros((len(pairs), len(knots)))
             c2 = np.zeros((len(pairs), len(knots) - 4))
+            c2s = np.zeros_like(c2)
             for p, (a, b) in enumerate(pairs):
                 pair_table[a, b] = pair_table[b, a] = p
                 blocks = _energy_blocks(p_t=x, p_F=_cutoff(x, r2),
                                         p_key=_pair_key(np.tile([a, b], (len(x), 1)), S))
-                y = _gp_cluster_values(model, blocks, 2)
+                y, ys = _gp_cluster_values(model, blocks, 2, std=True)
                 t2[p] = knots
                 c2[p] = fit_1d(knots, x, y)
+                c2s[p] = fit_1d(knots, x, ys)
         else:
-            t2, c2 = np.zeros((1, 8)), np.zeros((1, 4))
+            t2, c2, c2s = np.zeros((1, 8)), np.zeros((1, 4)), np.zeros((1, 4))
         info["twobody_s"] = time.perf_counter() - t0
         # 3-body: one spline per ordered (centre, j, k)
         trip_table = np.zeros((S, S, S), np.int64)
@@ -248,24 +266,30 @@ class MappedPotential:
             t3a = np.tile(kij, (len(trips), 1))
             t3b = np.tile(kjk, (len(trips), 1))
             c3 = np.zeros((len(trips), len(kij) - 4, len(kij) - 4, len(kjk) - 4))
+            c3s = np.zeros_like(c3)
             done = {}
             for q, (a, b, c) in enumerate(trips):
                 trip_table[a, b, c] = q
                 if (a, c, b) in done:  # the same function with j and k swapped
                     c3[q] = np.transpose(c3[done[(a, c, b)]], (1, 0, 2))
+                    c3s[q] = np.transpose(c3s[done[(a, c, b)]], (1, 0, 2))
                     done[(a, b, c)] = q
                     continue
                 spec = np.tile([a, b, c], (len(tt), 1))
                 blocks = _energy_blocks(t_t=tt, t_F=F, t_spec=spec, t_key=_triplet_key(spec, S))
                 vals = np.zeros(A.size)
-                vals[inside] = _gp_cluster_values(model, blocks, 3) / 3.0
-                c3[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], vals.reshape(A.shape), [3, 3, zjk])
+                sds = np.zeros(A.size)
+                vals[inside], sds[inside] = _gp_cluster_values(model, blocks, 3, std=True)
+                c3[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], vals.reshape(A.shape) / 3.0, [3, 3, zjk])
+                c3s[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], sds.reshape(A.shape) / 3.0, [3, 3, zjk])
                 done[(a, b, c)] = q
         else:
             t3a, t3b, c3 = np.zeros((1, 8)), np.zeros((1, 8)), np.zeros((1, 4, 4, 4))
+            c3s = c3.copy()
         info["map_s"] = time.perf_counter() - t0
         e0 = np.array([(model.e0_ or {}).get(int(z), 0.0) for z in species])
-        return cls(species, r2, r3, rmin, t2, c2, pair_table, t3a, t3b, c3, trip_table, e0, info)
+        return cls(species, r2, r3, rmin, t2, c2, pair_table, t3a, t3b, c3, trip_table, e0, info,
+                   std_coeffs=(c2s, c3s))
 
     # ---------------------------------------------------------- evaluation
     @property
@@ -293,20 +317,45 @@ class MappedPotential:
         ea = ea + self.e0[numbers_codes]
         return e + float(self.e0[numbers_codes].sum()), ea, F, W
 
-    def predict(self, atoms):
+    def predict(self, atoms, return_std=False):
         """Energy, per-atom energies, forces and stress of ``atoms``.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+        return_std : bool
+            Also an upper bound of the GP standard deviation of each local
+            energy (see below).
 
         Returns
         -------
         dict
             ``energy``, ``energies`` (N,), ``forces`` (N, 3), ``stress`` (6,)
-            Voigt (periodic cells), ``virial`` (3, 3).
+            Voigt (periodic cells), ``virial`` (3, 3); with ``return_std``
+            ``energies_std_bound`` (N,).
+
+        Notes
+        -----
+        Mapped uncertainty: the std of a sum of correlated terms is at most
+        the sum of their stds (triangle inequality), so ``sum_j std(phi2)/2
+        + sum_jk std(phi3)/3`` over an atom's clusters bounds the GP std of
+        its local energy from above. The single-cluster stds are mapped to
+        splines like the means (exact at the samples; the fit error of the
+        splines is the only way the bound can be undercut).
         """
         codes = self.codes(atoms)
         i, j, D, d, _ = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, self.cutoff)
         first = np.searchsorted(i, np.arange(len(atoms) + 1)).astype(np.int64)
         e, ea, F, W = self.evaluate(atoms.positions, codes, first, j, D, d)
         out = {"energy": e, "energies": ea, "forces": F, "virial": W}
+        if return_std:
+            if self.c2s is None:
+                raise ValueError("this mapped potential has no uncertainty splines")
+            args = list(self.kernel_args())
+            args[1] = self._Q2s
+            args[8] = self.c3s
+            _, sb, _, _, _ = mapped_energy_forces(len(atoms), codes, first, j, D, d, *args, absolute=True)
+            out["energies_std_bound"] = sb
         if atoms.pbc.all():
             V = atoms.get_volume()
             s = W / V
@@ -357,7 +406,8 @@ class MappedPotential:
                 "r3": self.r3, "rmin": self.rmin, "e0": self.e0.tolist(), "info": self.info}
         stem.with_suffix(".json").write_text(json.dumps(meta, indent=2))
         np.savez_compressed(stem.with_suffix(".npz"), t2=self.t2, c2=self.c2, pair_table=self.pair_table,
-                            t3a=self.t3a, t3b=self.t3b, c3=self.c3, trip_table=self.trip_table)
+                            t3a=self.t3a, t3b=self.t3b, c3=self.c3, trip_table=self.trip_table,
+                            **({} if self.c2s is None else {"c2s": self.c2s, "c3s": self.c3s}))
         return stem.with_suffix(".json")
 
     @classmethod
@@ -370,7 +420,8 @@ class MappedPotential:
         with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
             a = {k: z[k] for k in z.files}
         return cls(meta["species"], meta["r2"], meta["r3"], meta["rmin"], a["t2"], a["c2"], a["pair_table"],
-                   a["t3a"], a["t3b"], a["c3"], a["trip_table"], meta["e0"], meta["info"])
+                   a["t3a"], a["t3b"], a["c3"], a["trip_table"], meta["e0"], meta["info"],
+                   std_coeffs=(a["c2s"], a["c3s"]) if "c2s" in a else None)
 
     def __repr__(self):
         return f"MappedPotential(species={self.species}, r2={self.r2}, r3={self.r3}, rmin={self.rmin:.3f})"

@@ -44,7 +44,7 @@ def _basis(B, s, u, h, N, dN):
 
 @njit(cache=True, fastmath=True)
 def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, g2, Q2, pair_table, r2,
-                         g3a, B3a, g3b, B3b, c3, trip_table, r3, use3, rmin):
+                         g3a, B3a, g3b, B3b, c3, trip_table, r3, use3, rmin, absolute=False):
     """Energy, per-atom energies, forces and virial of a mapped potential.
 
     Parameters
@@ -63,6 +63,9 @@ def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, g2, Q2, pair_table, r
     trip_table : (S, S, S) int spline index of (centre, j, k)
     r3 : float 3-body cutoff; use3 : bool
     rmin : float smallest distance the splines cover
+    absolute : bool
+        Sum absolute spline values (used with the std splines for the
+        uncertainty bound; forces are then meaningless).
 
     Returns
     -------
@@ -113,6 +116,8 @@ def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, g2, Q2, pair_table, r
             a2 = Q2[p, s, 2]
             a3 = Q2[p, s, 3]
             v = wgt * (a0 + u * (a1 + u * (a2 + u * a3)))
+            if absolute:
+                v = abs(v)
             dv = wgt * (a1 + u * (2.0 * a2 + 3.0 * u * a3)) / g2[p, 1]
             e_at[i] += 0.5 * v
             e_at[j] += 0.5 * v
@@ -180,7 +185,7 @@ def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, g2, Q2, pair_table, r
                         gij += dNij[a] * nb * cv
                         gik += Nij[a] * dNik[b] * cv
                         gjk += Nij[a] * nb * cd
-                e_at[i] += v
+                e_at[i] += abs(v) if absolute else v
                 aij = gij / rij
                 aik = gik / rik
                 ajk = gjk / rjk
