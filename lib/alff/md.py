@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 from ase import units

@@ -15,10 +15,8 @@ their logarithms).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
@@ -27,6 +25,7 @@ from scipy.optimize import minimize
 from ..clusters import frame_clusters
 from ..kernels.blocks import FORCE_ROWS, build_blocks, concat_blocks, kernel_matrix, self_kernel_diag
 from ..linalg import cholesky_append, inverse_from_cholesky, robust_cholesky
+from .storage import read_model, write_model
 from .training_set import labelled_frame, pack_frames, unpack_frames
 
 __all__ = ["GaussianProcess"]
@@ -584,9 +583,6 @@ class GaussianProcess:
         """Write ``path.json`` (settings, hyperparameters) and ``path.npz``
         (training frames, Cholesky factor, weights). No pickle."""
         self._check_fitted()
-        path = Path(path)
-        stem = path.with_suffix("") if path.suffix in (".json", ".npz") else path
-        stem.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "format": FORMAT, "version": FORMAT_VERSION,
             "cutoffs": self.cutoffs, "species": self.species_, "hyps": self.hyps_,
@@ -597,33 +593,22 @@ class GaussianProcess:
             "n_envs": self.n_envs_, "n_labels": self.n_labels_,
             "log_likelihood": self.log_likelihood_,
         }
-        stem.with_suffix(".json").write_text(json.dumps(meta, indent=2))
         arrays = pack_frames(self.frames_)
         ls2, ls3, K2, K3 = self._K
         arrays.update(L=self.L_, alpha=self.alpha_, y=self._y, K2=K2, K3=K3,
                       K_ls=np.array([ls2, ls3]))
-        np.savez_compressed(stem.with_suffix(".npz"), **arrays)
-        return stem.with_suffix(".json")
+        return write_model(path, meta, arrays)
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`."""
-        path = Path(path)
-        stem = path.with_suffix("") if path.suffix in (".json", ".npz") else path
-        meta = json.loads(stem.with_suffix(".json").read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{stem.with_suffix('.json')} is not an {FORMAT} file")
-        if meta.get("version", 0) > FORMAT_VERSION:
-            raise ValueError(f"{stem.with_suffix('.json')} has format version {meta['version']}, "
-                             f"newer than this alff ({FORMAT_VERSION})")
+        meta, arrays = read_model(path, FORMAT, FORMAT_VERSION)
         e0 = None if meta["e0"] is None else {int(k): v for k, v in meta["e0"].items()}
         model = cls(cutoffs=meta["cutoffs"], species=meta["species"], hyps=meta["hyps"],
                     energy_labels=meta["energy_labels"], stress_labels=meta["stress_labels"],
                     reference_energies=e0,
                     maxiter=meta["maxiter"], opt_tol=meta["opt_tol"],
                     opt_rtol=meta.get("opt_rtol", 1e-6))
-        with np.load(stem.with_suffix(".npz"), allow_pickle=False) as d:
-            arrays = {k: d[k] for k in d.files}
         frames = unpack_frames(arrays)
         model.species_ = list(meta["species"])
         model.e0_ = e0

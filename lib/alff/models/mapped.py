@@ -16,18 +16,16 @@ wrong force.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from ..clusters import quadratic_cutoff
 from ..kernels.blocks import BlockSet, _pair_key, _triplet_key, kernel_matrix
 from ..neighbors import neighbor_list
 from ..splines import clamped_knots, fit_1d, fit_3d, span_polynomials
 from .mapped_kernels import mapped_energy_forces
+from .storage import read_model, write_model
 
 __all__ = ["MappedPotential", "OutOfRangeError", "MappedCalculator"]
 
@@ -399,26 +397,18 @@ class MappedPotential:
     # ------------------------------------------------------------------ I/O
     def save(self, path):
         """Write ``path.json`` (settings) and ``path.npz`` (tables)."""
-        stem = Path(path)
-        stem = stem.with_suffix("") if stem.suffix in (".json", ".npz") else stem
-        stem.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "species": self.species, "r2": self.r2,
                 "r3": self.r3, "rmin": self.rmin, "e0": self.e0.tolist(), "info": self.info}
-        stem.with_suffix(".json").write_text(json.dumps(meta, indent=2))
-        np.savez_compressed(stem.with_suffix(".npz"), t2=self.t2, c2=self.c2, pair_table=self.pair_table,
-                            t3a=self.t3a, t3b=self.t3b, c3=self.c3, trip_table=self.trip_table,
-                            **({} if self.c2s is None else {"c2s": self.c2s, "c3s": self.c3s}))
-        return stem.with_suffix(".json")
+        arrays = dict(t2=self.t2, c2=self.c2, pair_table=self.pair_table, t3a=self.t3a, t3b=self.t3b, c3=self.c3,
+                      trip_table=self.trip_table)
+        if self.c2s is not None:
+            arrays.update(c2s=self.c2s, c3s=self.c3s)
+        return write_model(path, meta, arrays)
 
     @classmethod
     def load(cls, path):
-        stem = Path(path)
-        stem = stem.with_suffix("") if stem.suffix in (".json", ".npz") else stem
-        meta = json.loads(stem.with_suffix(".json").read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{stem.with_suffix('.json')} is not an {FORMAT} file")
-        with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
+        """Read a potential written by :meth:`save`."""
+        meta, a = read_model(path, FORMAT, FORMAT_VERSION)
         return cls(meta["species"], meta["r2"], meta["r3"], meta["rmin"], a["t2"], a["c2"], a["pair_table"],
                    a["t3a"], a["t3b"], a["c3"], a["trip_table"], meta["e0"], meta["info"],
                    std_coeffs=(a["c2s"], a["c3s"]) if "c2s" in a else None)

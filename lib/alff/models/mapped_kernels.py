@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 
-__all__ = ["mapped_energy_forces", "gp_cluster_blocks"]
+__all__ = ["mapped_energy_forces"]
 
 
 @njit(cache=True, inline="always")
