@@ -28,8 +28,8 @@ test: install
 # The default pipeline: 32-atom fcc Al crystal -> melt, EMT oracle, on the fly.
 run: install
 	$(BIN)/snakemake --profile profiles/local
-	@echo "Figures and metrics:"
-	@ls -1 results/*/figures/*.png results/*/figures/*.pdf results/*/metrics.json
+	@echo "Figures, metrics and the mapped potential (LAMMPS files included):"
+	@ls -1 results/*/figures/*.png results/*/figures/*.pdf results/*/metrics.json results/*/potential/*
 
 bench: install
 	$(BIN)/python bench/md_speed.py --json bench/results/md_speed.json
