@@ -1,0 +1,9 @@
+"""Analysis of trajectories: radial distribution functions, diffusion,
+Arrhenius fits."""
+
+from .arrhenius import arrhenius_fit
+from .diffusion import diffusion_coefficient, mean_squared_displacement, unwrap_positions
+from .rdf import radial_distribution
+
+__all__ = ["radial_distribution", "unwrap_positions", "mean_squared_displacement", "diffusion_coefficient",
+           "arrhenius_fit"]

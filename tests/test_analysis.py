@@ -1,0 +1,69 @@
+"""Analysis functions on cases with known answers."""
+
+import numpy as np
+import pytest
+from ase import units
+from ase.build import bulk
+
+from alff.analysis import (arrhenius_fit, diffusion_coefficient, mean_squared_displacement, radial_distribution,
+                           unwrap_positions)
+
+
+def test_rdf_of_a_perfect_fcc_lattice():
+    a0 = 4.05
+    atoms = bulk("Al", "fcc", a=a0, cubic=True).repeat(4)
+    r, g = radial_distribution([atoms], rmax=5.0, nbins=500)
+    gaa = g[("Al", "Al")]
+    np.testing.assert_array_equal(gaa, g[("all", "all")])
+    rho = len(atoms) / atoms.get_volume()
+    dr = r[1] - r[0]
+    shells = [(a0 / np.sqrt(2), 12), (a0, 6), (a0 * np.sqrt(1.5), 24)]
+    for d, n in shells:
+        win = np.abs(r - d) < 0.05
+        assert rho * np.sum(gaa[win] * 4 * np.pi * r[win] ** 2) * dr == pytest.approx(n, rel=1e-5)
+        assert r[np.argmax(np.where(win, gaa, 0))] == pytest.approx(d, abs=dr)
+    assert np.all(gaa[r < 2.5] == 0)
+
+
+def test_partial_rdfs_of_rocksalt():
+    atoms = bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat(2)
+    r, g = radial_distribution([atoms], rmax=4.5, nbins=450)
+    rho_cl = 0.5 * len(atoms) / atoms.get_volume()
+    dr = r[1] - r[0]
+    near = np.abs(r - 2.82) < 0.05
+    assert rho_cl * np.sum(g[("Cl", "Na")][near] * 4 * np.pi * r[near] ** 2) * dr == pytest.approx(6.0, rel=1e-5)
+    assert np.all(g[("Cl", "Cl")][near] == 0)  # like ions sit at a/sqrt(2)
+
+
+def test_unwrap_then_msd_of_a_random_walk_gives_its_diffusion_coefficient():
+    rng = np.random.default_rng(0)
+    D_true, dt, T, N, L = 0.35, 0.01, 2000, 60, 6.0  # A^2/ps, ps
+    steps = rng.normal(0, np.sqrt(2 * D_true * dt), (T, N, 3))
+    x = np.cumsum(steps, axis=0)
+    cell = np.eye(3) * L
+    wrapped = x % L
+    un = unwrap_positions(wrapped, cell)
+    np.testing.assert_allclose(un - un[0], x - x[0], atol=1e-9)
+    msd = mean_squared_displacement(un, max_lag=100)
+    assert msd[0] == 0 and msd[100] == pytest.approx(6 * D_true * 100 * dt, rel=0.05)
+    D, err = diffusion_coefficient(un, dt)
+    assert 0 < err < 0.1 * D_true
+    assert abs(D - D_true) < 4 * err + 0.02 * D_true
+
+
+def test_arrhenius_fit_of_exact_and_noisy_data():
+    T = np.array([600.0, 700.0, 800.0, 900.0, 1000.0])
+    Ea, D0 = 0.62, 3.5
+    D = D0 * np.exp(-Ea / (units.kB * T))
+    fit = arrhenius_fit(T, D)
+    assert fit["Ea"] == pytest.approx(Ea, rel=1e-10) and fit["D0"] == pytest.approx(D0, rel=1e-8)
+    assert fit["Ea_err"] < 1e-8
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(200):
+        err = 0.05 * D
+        fit = arrhenius_fit(T, D + rng.normal(0, err), err)
+        hits += abs(fit["Ea"] - Ea) < 2 * fit["Ea_err"]
+    assert 0.88 < hits / 200 < 0.99  # ~95% coverage of the 2-sigma interval
+    with pytest.raises(ValueError, match="positive"):
+        arrhenius_fit([500, 600], [1.0, -1.0])
