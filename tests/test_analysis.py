@@ -67,3 +67,21 @@ def test_arrhenius_fit_of_exact_and_noisy_data():
     assert 0.88 < hits / 200 < 0.99  # ~95% coverage of the 2-sigma interval
     with pytest.raises(ValueError, match="positive"):
         arrhenius_fit([500, 600], [1.0, -1.0])
+
+
+def test_melting_point_of_a_synthetic_energy_ramp():
+    from alff.analysis import ramp_transition
+    rng = np.random.default_rng(2)
+    T = np.linspace(300, 1500, 241)
+    Tm, L = 933.0, 0.11
+    kB = units.kB
+    E = -3.4 + 3 * kB * T + np.where(T > Tm, L + 0.5 * kB * (T - Tm), 0.0) + rng.normal(0, 0.004, T.size)
+    res = ramp_transition(T, E)
+    assert abs(res["Tm"] - Tm) <= max(2 * res["Tm_err"], 10.0)
+    assert res["Tm_err"] < 30.0
+    assert res["latent_heat"] == pytest.approx(L, abs=0.01)
+    # superheated ramp without noise: the jump is located exactly between samples
+    res = ramp_transition(T, -3.4 + 3 * kB * T + np.where(T > Tm, L, 0.0))
+    assert T[res["split"] - 1] < Tm < T[res["split"]]
+    with pytest.raises(ValueError, match="at least"):
+        ramp_transition(T[:5], E[:5])

@@ -1,9 +1,10 @@
 """Analysis of trajectories: radial distribution functions, diffusion,
-Arrhenius fits."""
+Arrhenius fits, melting from a heating ramp."""
 
 from .arrhenius import arrhenius_fit
 from .diffusion import diffusion_coefficient, mean_squared_displacement, unwrap_positions
+from .melting import ramp_transition
 from .rdf import radial_distribution
 
 __all__ = ["radial_distribution", "unwrap_positions", "mean_squared_displacement", "diffusion_coefficient",
-           "arrhenius_fit"]
+           "arrhenius_fit", "ramp_transition"]
