@@ -85,3 +85,40 @@ def test_melting_point_of_a_synthetic_energy_ramp():
     assert T[res["split"] - 1] < Tm < T[res["split"]]
     with pytest.raises(ValueError, match="at least"):
         ramp_transition(T[:5], E[:5])
+
+
+class CurvedValley:
+    """E(x, y) = (x^2 - 1)^2 + k (y - x^2)^2 for one atom (z free): minima
+    at (+-1, 1), saddle at (0, 0) with E = 1; the straight line between the
+    minima crosses (0, 1) at E = 1 + k, so the band has to bend."""
+
+    def __new__(cls, k=2.0):
+        from ase.calculators.calculator import Calculator, all_changes
+
+        class _Calc(Calculator):
+            implemented_properties = ["energy", "forces"]
+
+            def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+                super().calculate(atoms, properties, system_changes)
+                x, y, _ = self.atoms.positions[0]
+                self.results["energy"] = (x * x - 1) ** 2 + k * (y - x * x) ** 2
+                dx = 4 * x * (x * x - 1) - 4 * k * x * (y - x * x)
+                dy = 2 * k * (y - x * x)
+                self.results["forces"] = np.array([[-dx, -dy, 0.0]])
+
+        return _Calc()
+
+
+def test_climbing_image_neb_finds_the_saddle_of_a_curved_valley():
+    from ase import Atoms
+
+    from alff.analysis import neb_path
+    a = Atoms("H", positions=[[-0.9, 1.1, 0.0]])
+    b = Atoms("H", positions=[[0.95, 0.8, 0.0]])
+    res = neb_path(a, b, CurvedValley, n_images=7, fmax=1e-3, steps=3000)
+    assert res["converged"]
+    assert res["barrier"] == pytest.approx(1.0, abs=2e-3)
+    assert res["reaction_energy"] == pytest.approx(0.0, abs=1e-5)  # relaxed end points: both minima
+    x, y, _ = res["images"][res["saddle"]].positions[0]
+    assert abs(x) < 0.02 and abs(y) < 0.02
+    assert np.all(np.diff(res["coordinate"]) > 0)
