@@ -23,7 +23,6 @@ rule evaluate:
 rule report:
     input:
         evaluations=expand(f"{R}/evaluation/{{phase}}.npz", phase=PHASES),
-        tests=expand(f"{R}/testset/{{phase}}.extxyz", phase=PHASES),
         seed=f"{R}/seed/train.extxyz",
         **learn_outputs(),
     output:

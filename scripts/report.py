@@ -9,4 +9,4 @@ stems = {Path(f).stem: str(Path(f).with_suffix("")) for f in out.figures}
 with job(snakemake.log[0], snakemake.threads, "alff.report"):
     report_step(snakemake.config, list(snakemake.params.phases),
                 list(inp.evaluations), {k: inp[k] for k in ("log", "calls", "timings", "model")}, inp.seed,
-                list(inp.tests), dict(metrics=out.metrics, **stems))
+                dict(metrics=out.metrics, **stems))

@@ -221,7 +221,7 @@ class Explorer:
 
     def _row(self, res, event=""):
         st = self.state
-        _, seg, _ = self.schedule.segment_at(max(st.step - 1, 0) if st.step >= self.schedule.total_steps else st.step)
+        _, seg, _ = self.schedule.segment_at(st.step)  # past the end: the last segment
         u = float(atom_uncertainty(res["force_std"]).max())
         self.log.add(step=st.step, time_ps=st.time_ps, phase=seg.phase,
                      temperature_K=kinetic_temperature(st.atoms.get_momenta(), self.masses),

@@ -31,7 +31,7 @@ import numpy as np
 from ase import units
 from numba import njit
 
-from .dynamics import thermalize
+from .dynamics import Integrator, thermalize
 from .models.mapped import MappedPotential, OutOfRangeError
 from .models.mapped_kernels import mapped_energy_forces
 from .neighbors import neighbor_list
@@ -125,6 +125,26 @@ def _bussi_factor(ekin, ekin_target, ndof, dt_over_tau):
 
 
 @njit(cache=True)
+def _berendsen_mu(K, W, V, P0, kappa, dt, tau_p, baro, pbcmask):
+    """(3,) Berendsen scaling of the Cartesian axes for one step.
+
+    ``K``: (3, 3) sum m v v; ``W``: (3, 3) virial dE/d(strain); ``baro`` 1
+    isotropic (scalar pressure), 2 per axis (diagonal pressures; open axes
+    are not scaled).
+    """
+    mu = np.ones(3)
+    c = kappa * dt / (3.0 * tau_p)
+    if baro == 1:
+        P = (K[0, 0] + K[1, 1] + K[2, 2] - W[0, 0] - W[1, 1] - W[2, 2]) / (3.0 * V)
+        mu[:] = 1.0 - c * (P0 - P)
+    else:
+        for a in range(3):
+            if pbcmask[a]:
+                mu[a] = 1.0 - c * (P0 - (K[a, a] - W[a, a]) / V)
+    return mu
+
+
+@njit(cache=True)
 def _run_chunk(x, v, m, cell, pbcmask, codes, first, nbr, shift, x0, cell0, skin, rc,
                g2, Q2, pt, r2, g3a, B3a, g3b, B3b, c3, tt, r3, use3, rmin,
                F, W, nsteps, dt, ensemble, T, gamma, tau, baro, P0, kappa, tau_p, ndof):
@@ -160,18 +180,7 @@ def _run_chunk(x, v, m, cell, pbcmask, codes, first, nbr, shift, x0, cell0, skin
                 for a in range(3):
                     x[i, a] += dt * v[i, a]
         if baro > 0:
-            V = abs(np.linalg.det(cell))
-            K = _kinetic(v, m)
-            mu = np.ones(3)
-            if baro == 1:
-                P = (K[0, 0] + K[1, 1] + K[2, 2] - W[0, 0] - W[1, 1] - W[2, 2]) / (3.0 * V)
-                s = 1.0 - kappa * dt / (3.0 * tau_p) * (P0 - P)
-                mu[:] = s
-            else:
-                for a in range(3):
-                    if pbcmask[a]:
-                        Pa = (K[a, a] - W[a, a]) / V
-                        mu[a] = 1.0 - kappa * dt / (3.0 * tau_p) * (P0 - Pa)
+            mu = _berendsen_mu(_kinetic(v, m), W, abs(np.linalg.det(cell)), P0, kappa, dt, tau_p, baro, pbcmask)
             for a in range(3):
                 for b in range(3):
                     cell[a, b] *= mu[b]
@@ -279,6 +288,8 @@ class MD:
             _seed(self.seed)
         else:
             self.rng = rng
+            self.integ = Integrator(self.m, timestep_fs, friction_per_fs)
+            _seed(self.seed)  # the Bussi step draws from numba's generator
 
     # ------------------------------------------------------------- helpers
     def _mapped_args(self):
@@ -377,8 +388,7 @@ class MD:
                 if bad >= 0:
                     a.positions[:] = x
                     a.set_cell(cell, scale_atoms=False)
-                    energy_check = self.potential.predict  # raises with the atoms named
-                    energy_check(a)
+                    self.potential.predict(a)  # raises OutOfRangeError naming the atoms
                     raise OutOfRangeError("a pair left the mapped range")
                 if rebuild:
                     t0 = time.perf_counter()
@@ -429,30 +439,20 @@ class MD:
         return e, F, W
 
     def _python_steps(self, x, v, cell, pbc, F, W, nsteps):
-        """The same integrator through an ASE calculator (no Verlet list)."""
+        """The same integrator through an ASE calculator (no Verlet list):
+        :class:`~alff.dynamics.Integrator` for the kicks, drift and Langevin
+        noise; the compiled Berendsen and Bussi steps."""
         m = self.m[:, None]
-        kT = KB * self.T
         e = 0.0
+        ens = "langevin" if self.ensemble == "langevin" else "nve"
         for _ in range(nsteps):
-            v += 0.5 * self.dt * F / m
-            if self.ensemble == "langevin":
-                x += 0.5 * self.dt * v
-                c1 = math.exp(-self.gamma * self.dt)
-                v[:] = c1 * v + np.sqrt((1 - c1 * c1) * kT / m) * self.rng.standard_normal(v.shape)
-                x += 0.5 * self.dt * v
-            else:
-                x += self.dt * v
+            p = self.integ.half_kick(v * m, F)
+            xn, p = self.integ.drift_thermostat(x, p, ens, self.T, self.rng)
+            x[:] = xn
+            v[:] = p / m
             if self.baro:
-                V = abs(np.linalg.det(cell))
-                K = (m * v).T @ v
-                if self.baro == 1:
-                    P = (np.trace(K) - np.trace(W)) / (3 * V)
-                    mu = np.full(3, 1 - self.kappa * self.dt / (3 * self.tau_p) *
-                                 (self.pressure / EV_A3_TO_GPA - P))
-                else:
-                    Pd = (np.diag(K) - np.diag(W)) / V
-                    mu = 1 - self.kappa * self.dt / (3 * self.tau_p) * (self.pressure / EV_A3_TO_GPA - Pd)
-                    mu[~pbc] = 1.0
+                mu = _berendsen_mu(_kinetic(v, self.m), W, abs(np.linalg.det(cell)),
+                                   self.pressure / EV_A3_TO_GPA, self.kappa, self.dt, self.tau_p, self.baro, pbc)
                 cell *= mu[None, :]
                 x *= mu[None, :]
             e, Fn, Wn = self._ase_forces(x, cell)
@@ -461,14 +461,5 @@ class MD:
             v += 0.5 * self.dt * F / m
             if self.ensemble == "bussi":
                 ek = 0.5 * float(np.sum(m * v * v))
-                c = math.exp(-self.dt / self.tau)
-                r1 = self.rng.standard_normal()
-                s2 = 2.0 * self.rng.gamma((self.ndof - 1) / 2.0) if self.ndof > 1 else 0.0
-                et = 0.5 * self.ndof * kT
-                a2 = c + et / (self.ndof * ek) * (1 - c) * (r1 * r1 + s2) + \
-                    2 * r1 * math.sqrt(c * et / (self.ndof * ek) * (1 - c))
-                lam = math.sqrt(max(a2, 0.0))
-                if r1 + math.sqrt(c * self.ndof * ek / et / (1 - c)) < 0:
-                    lam = -lam
-                v *= lam
+                v *= _bussi_factor(ek, 0.5 * self.ndof * KB * self.T, self.ndof, self.dt / self.tau)
         return e

@@ -328,7 +328,7 @@ def evaluate_step(model_path, test_path, out):
     log.info("evaluated %d frames (%d atoms) in %.1f s", len(frames), len(d["ref"]), time.perf_counter() - t0)
 
 
-def report_step(cfg, phases, eval_paths, learn, seed_train, test_paths, out):
+def report_step(cfg, phases, eval_paths, learn, seed_train, out):
     """metrics.json and the figures of a learning run.
 
     ``learn``: dict of log, calls, timings, model paths; ``out``: metrics
