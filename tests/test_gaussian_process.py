@@ -303,3 +303,34 @@ def test_missing_forces_and_bad_settings(al_frames):
     with pytest.raises(RuntimeError, match="not trained"):
         GaussianProcess().predict(al_frames[0])
 
+
+
+def test_energy_covariance_matches_local_energy_variance_and_is_invariant():
+    """The total-energy covariance: a one-atom cell's variance equals its
+    local-energy variance; symmetric; translation leaves it unchanged;
+    energy differences of nearby structures are better known than totals."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(3):
+        a = bulk("Al", "fcc", a=4.05, cubic=True)
+        a.rattle(0.1, seed=k)
+        frames.append(label_emt(a))
+    gp = GaussianProcess(cutoffs={"twobody": 4.5, "threebody": 3.5}, species=["Al"])
+    gp.fit(frames, optimize=False)
+    one = bulk("Al", "fcc", a=4.0)
+    one.rattle(0.05, seed=3)
+    C1 = gp.energy_covariance([one])
+    var = gp.predict_all(one, properties=("energy",))["energies_std"][0] ** 2
+    assert C1[0, 0] == pytest.approx(var, rel=1e-8)
+    test = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 1, 1))
+    test.positions += rng.normal(0, 0.05, test.positions.shape)
+    moved = test.copy()
+    moved.positions += 0.01 * rng.normal(size=moved.positions.shape)
+    shifted = test.copy()
+    shifted.positions += [0.3, -0.2, 0.7]
+    C = gp.energy_covariance([test, moved, shifted])
+    np.testing.assert_allclose(C, C.T, rtol=1e-10, atol=1e-14)
+    assert np.all(np.linalg.eigvalsh(C) > -1e-10 * C.max())
+    assert C[2, 2] == pytest.approx(C[0, 0], rel=1e-8) and C[0, 2] == pytest.approx(C[0, 0], rel=1e-8)
+    diff_var = C[0, 0] + C[1, 1] - 2 * C[0, 1]
+    assert 0 <= diff_var < 0.01 * C[0, 0]

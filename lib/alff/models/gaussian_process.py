@@ -552,6 +552,49 @@ class GaussianProcess:
             out["stress"] = res["full"][0][:, 4:10].sum(axis=0) / fc.volume
         return out
 
+    def energy_covariance(self, frames, chunk=64):
+        """Posterior covariance of the total energies of several structures.
+
+        ``cov(E_a, E_b) = sum_ij k(e_i^a, e_j^b) - k_a^T K^-1 k_b`` with
+        ``k_a`` the sum over the atoms of ``a`` of each local energy's kernel
+        row against the training set. Energy *differences* (a barrier, a
+        reaction energy) are far better determined than total energies,
+        whose errors are strongly correlated: ``var(E_a - E_b) = C_aa + C_bb
+        - 2 C_ab``.
+
+        Parameters
+        ----------
+        frames : list of ase.Atoms
+
+        Returns
+        -------
+        (F, F) array
+            In eV^2.
+        """
+        self._check_fitted()
+        h = self.hyps_
+        s2, s3 = h["sigma2"] ** 2, h["sigma3"] ** 2
+        blocks = []
+        for atoms in frames:
+            fc = frame_clusters(atoms, self._codes(atoms), self.r2, self.r3)
+            n = len(atoms)
+            blocks.append([build_blocks([(fc, "atom", a, ENERGY_ROWS) for a in range(a0, min(n, a0 + chunk))],
+                                        len(self.species_), rmax=1) for a0 in range(0, n, chunk)])
+        F = len(frames)
+        kE = np.zeros((len(self.alpha_), F))
+        prior = np.zeros((F, F))
+        for fa in range(F):
+            for A in blocks[fa]:
+                K2, K3 = kernel_matrix(self._blocks, A, h["ls2"], h["ls3"], self.use2, self.use3)
+                kE[:, fa] += (s2 * K2 + s3 * K3).sum(axis=1)
+                for fb in range(fa, F):
+                    for B in blocks[fb]:
+                        K2, K3 = kernel_matrix(A, B, h["ls2"], h["ls3"], self.use2, self.use3)
+                        prior[fa, fb] += float((s2 * K2 + s3 * K3).sum())
+        prior = np.triu(prior) + np.triu(prior, 1).T
+        V = solve_triangular(self.L_, kE, lower=True, check_finite=False)
+        return prior - V.T @ V
+
     def predict(self, atoms, return_std=False):
         """Predict forces (and their standard deviations).
 
