@@ -122,3 +122,37 @@ def test_climbing_image_neb_finds_the_saddle_of_a_curved_valley():
     x, y, _ = res["images"][res["saddle"]].positions[0]
     assert abs(x) < 0.02 and abs(y) < 0.02
     assert np.all(np.diff(res["coordinate"]) > 0)
+
+
+def test_steinhardt_q6_of_ideal_lattices_and_solid_fraction():
+    from alff.analysis import solid_fraction, steinhardt_q
+    fcc = bulk("Al", "fcc", a=4.05, cubic=True).repeat(3)
+    np.testing.assert_allclose(steinhardt_q(fcc, 3.4), 0.57452, atol=1e-4)
+    hcp = bulk("Mg", "hcp", a=3.2, c=3.2 * np.sqrt(8 / 3)).repeat((3, 3, 3))
+    np.testing.assert_allclose(steinhardt_q(hcp, 3.6), 0.48476, atol=1e-4)
+    bcc = bulk("Fe", "bcc", a=2.87, cubic=True).repeat(3)  # 8 + 6 neighbours
+    np.testing.assert_allclose(steinhardt_q(bcc, 3.3), 0.51069, atol=1e-4)
+    # rotation invariance
+    rot = fcc.copy()
+    rot.rotate(37, (1, 2, 3), rotate_cell=True)
+    np.testing.assert_allclose(steinhardt_q(rot, 3.4), 0.57452, atol=1e-4)
+    assert solid_fraction(fcc, 3.4)[0] == 1.0
+    # an ideal gas at liquid density is not solid
+    rng = np.random.default_rng(1)
+    gas = fcc.copy()
+    gas.positions = rng.uniform(0, 12.15, (len(gas), 3))
+    assert solid_fraction(gas, 3.4)[0] < 0.05
+
+
+def test_coexistence_temperature_of_synthetic_runs():
+    from alff.analysis import coexistence_temperature
+    rng = np.random.default_rng(2)
+    T = np.concatenate([np.linspace(1100, 950, 60), 933 + rng.normal(0, 15, 440)])
+    f = np.concatenate([np.linspace(0.5, 0.6, 60), 0.55 + rng.normal(0, 0.05, 440)])
+    res = coexistence_temperature(T, f, discard=0.2)
+    assert abs(res["Tm"] - 933) < 4 * res["Tm_err"] + 1 and 0 < res["Tm_err"] < 5
+    assert res["coexisting"]
+    # the solid melted away: flagged
+    assert not coexistence_temperature(T, np.linspace(0.5, 0.0, 500))["coexisting"]
+    with pytest.raises(ValueError, match="at least 10 samples"):
+        coexistence_temperature(T[:8], f[:8], discard=0.0)

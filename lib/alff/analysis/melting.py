@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ramp_transition"]
+__all__ = ["ramp_transition", "coexistence_temperature"]
 
 
 def ramp_transition(T, E, window=0.1):
@@ -54,3 +54,43 @@ def ramp_transition(T, E, window=0.1):
     Tm_err = 0.5 * (T[min(b + 1, n - 1)] - T[max(a - 1, 0)])
     return {"Tm": float(Tm), "Tm_err": float(Tm_err),
             "latent_heat": float(np.polyval(pl, Tm) - np.polyval(ps, Tm)), "split": int(k)}
+
+
+def coexistence_temperature(T, solid_fraction, discard=0.3, n_blocks=5, bounds=(0.1, 0.9)):
+    """Melting point from a solid-liquid coexistence run (NVE or NPH).
+
+    While both phases persist, the temperature of an isolated two-phase
+    system relaxes to the melting point; Tm is its mean over the run after
+    ``discard``, the uncertainty the standard error of ``n_blocks`` block
+    means.
+
+    Parameters
+    ----------
+    T : (n,) temperatures along the run (K)
+    solid_fraction : (n,) fraction of solid-like atoms at the same times
+    discard : float
+        Leading fraction of the run left out (equilibration).
+    bounds : (float, float)
+        Both phases are deemed present while the solid fraction stays
+        inside these bounds.
+
+    Returns
+    -------
+    dict
+        ``Tm``, ``Tm_err`` (K), ``coexisting`` (bool: both phases
+        throughout the averaged part), ``solid_fraction_range`` (min, max).
+    """
+    T = np.asarray(T, float)
+    f = np.asarray(solid_fraction, float)
+    if len(T) != len(f):
+        raise ValueError("coexistence_temperature: T and solid_fraction differ in length")
+    k = int(discard * len(T))
+    t, fk = T[k:], f[k:]
+    if len(t) < 2 * n_blocks:
+        raise ValueError(f"coexistence_temperature needs at least {2 * n_blocks} samples after the discarded "
+                         f"part, got {len(t)}")
+    size = len(t) // n_blocks
+    blocks = [t[b * size:(b + 1) * size].mean() for b in range(n_blocks)]
+    return {"Tm": float(t.mean()), "Tm_err": float(np.std(blocks, ddof=1) / np.sqrt(n_blocks)),
+            "coexisting": bool(fk.min() > bounds[0] and fk.max() < bounds[1]),
+            "solid_fraction_range": (float(fk.min()), float(fk.max()))}

@@ -48,7 +48,7 @@ def neb_path(initial, final, calculator, n_images=7, climb=True, fmax=0.01, step
     for im in images[1:-1]:
         im.calc = calculator()
     band = NEB(images, climb=climb, k=k, method="improvedtangent")
-    band.interpolate()
+    band.interpolate(mic=True)
     opt = FIRE(band, logfile=None)
     converged = bool(opt.run(fmax=fmax, steps=steps))
     E = np.array([im.get_potential_energy() for im in images])
