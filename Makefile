@@ -25,11 +25,15 @@ install: $(VENV)/.installed
 test: install
 	$(BIN)/python -m pytest -q tests
 
-# The default pipeline: 32-atom fcc Al crystal -> melt, EMT oracle, on the fly.
+# The default pipeline: 32-atom fcc Al crystal -> melt, EMT oracle, on the fly,
+# then the short validation against the oracle (RDF, NEB, diffusion, melting).
 run: install
 	$(BIN)/snakemake --profile profiles/local
-	@echo "Figures, metrics and the mapped potential (LAMMPS files included):"
-	@ls -1 results/*/figures/*.png results/*/figures/*.pdf results/*/metrics.json results/*/potential/*
+	@echo "Figures, metrics, the mapped potential (LAMMPS files included) and the validation:"
+	@ls -1 results/*/figures/*.png results/*/figures/*.pdf results/*/metrics.json results/*/potential/* \
+		results/*/validation/summary.csv results/*/report.md
+	@echo "Validation against the oracle (results/*/validation/summary.csv):"
+	@column -s, -t results/al_crystal_melt/validation/summary.csv 2>/dev/null || cat results/al_crystal_melt/validation/summary.csv
 
 bench: install
 	$(BIN)/python bench/md_speed.py --json bench/results/md_speed.json

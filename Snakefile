@@ -16,6 +16,7 @@ include: "rules/learn.smk"
 include: "rules/label.smk"
 include: "rules/map.smk"
 include: "rules/report.smk"
+include: "rules/validate.smk"
 
 
 rule all:

@@ -23,6 +23,8 @@ N_SLOTS = config["learn"]["max_selected"]
 SLOTS = [f"{k:03d}" for k in range(N_SLOTS)]
 ENV = "../envs/alff.yaml"
 FIGURES = ["learning", "parity", "calibration"]
+VALIDATIONS = [name for name in ("rdf", "neb", "diffusion", "melting")
+               if config["validate"]["enabled"] and config["validate"][name]["enabled"]]
 
 
 wildcard_constraints:
@@ -53,7 +55,16 @@ def report_outputs():
     out = [f"{R}/metrics.json"]
     out += [f"{R}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
     out += [f"{R}/potential/mapped.json", f"{R}/potential/alff.uf3", f"{R}/potential/mapping.json"]
+    if VALIDATIONS:
+        out += [f"{R}/validation/summary.csv", f"{R}/report.md"]
     return out
+
+
+def validation_settings(name):
+    """What a validation rule's results depend on besides its inputs."""
+    v = config["validate"]
+    return {name: v[name], "oracle": config["oracle"], "element": v["element"], "a": v["a"],
+            "system": {k: config["system"].get(k) for k in ("element", "a")}, "seed": config["random_seed"]}
 
 
 def testset_cache(wc):

@@ -30,6 +30,7 @@ def tiny_config(tmp_path, mode, **learn):
             {"temperature_K": 2000.0, "steps": 30, "phase": "liquid", "rescale": True}]},
         "testset": {"frames": 2, "every": 5, "equilibrate_steps": 10},
         "map": {"twobody": 0.1, "threebody": 0.25},
+        "validate": {"enabled": False},  # tests/test_validation.py runs it
     }
     path = tmp_path / f"{mode}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -41,7 +42,7 @@ def snakemake(tmp_path, configfile, *extra, env=None, check=True):
     e["PYTHONPATH"] = str(TESTS) + os.pathsep + e.get("PYTHONPATH", "")
     e.update(env or {})
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-           str(tmp_path), "--configfile", str(configfile), "--cores", "2", "--quiet", "rules", *extra]
+           str(tmp_path), "--configfile", str(configfile), "--cores", "2", *extra, "--quiet", "rules"]
     p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=600)
     if check and p.returncode != 0:
         raise AssertionError(f"snakemake failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}")
@@ -126,6 +127,13 @@ def test_dry_run_shows_full_dag_for_both_profiles(tmp_path):
                             ("label", 4), ("merge", 2), ("finalize", 1), ("evaluate", 2), ("report", 1),
                             ("map", 1)):
             assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out[-2000:])
+
+
+def test_dry_run_of_the_default_config_includes_the_validation(tmp_path):
+    p = snakemake(tmp_path, REPO / "config" / "config.yaml", "-n")
+    out = p.stdout + p.stderr
+    for rule in ("rdf", "neb", "diffusion", "melting", "validation_summary", "map", "learn_otf"):
+        assert any(line.split() == [rule, "1"] for line in out.splitlines()), (rule, out[-2000:])
 
 
 @pytest.mark.parametrize("override, key", [

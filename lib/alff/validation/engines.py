@@ -1,0 +1,140 @@
+"""The two sides of every validation: the learned (mapped) potential and the
+reference (the oracle itself, or asap3's compiled EMT for big cells), and
+sampling MD runs with either."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..md import MD
+from ..oracle import Oracle
+
+__all__ = ["Engine", "model_engine", "reference_engine", "sample_md", "guarded"]
+
+log = logging.getLogger("alff.validate")
+
+
+class Engine:
+    """A named potential: ``make()`` returns what :class:`alff.md.MD`
+    takes (a MappedPotential, run in the compiled loop, or a new ASE
+    calculator); ``calculator()`` always an ASE calculator.
+
+    Parameters
+    ----------
+    name : {'model', 'oracle'}
+    label : str
+        Shown in figures and the summary (e.g. ``alff mapped``, ``EMT``).
+    make : callable
+    calculator : callable
+    """
+
+    def __init__(self, name, label, make, calculator):
+        self.name = name
+        self.label = label
+        self.make = make
+        self.calculator = calculator
+
+
+def model_engine(mapped_path):
+    """The mapped potential of ``mapped_path`` (json)."""
+    from ..models.mapped import MappedPotential
+    pot = MappedPotential.load(mapped_path)
+    return Engine("model", "alff (mapped)", lambda: pot, pot.calculator)
+
+
+def reference_engine(oracle_cfg, choice, section):
+    """The reference of a validation section.
+
+    Parameters
+    ----------
+    oracle_cfg : dict
+        The ``oracle`` config section.
+    choice : {'oracle', 'asap3', 'auto', 'none'}
+        ``oracle``: the run's oracle through ASE; ``asap3``: asap3's
+        compiled EMT (only for an EMT oracle; ~70x faster, its parameters
+        differ slightly from ASE's EMT, see README); ``auto``: asap3 for an
+        EMT oracle when it is installed, else the oracle; ``none``: no
+        reference.
+    section : str
+        Config key path, for error messages.
+
+    Returns
+    -------
+    Engine or None
+    """
+    if choice == "none":
+        return None
+    kind = oracle_cfg.get("kind", "emt")
+    if choice in ("asap3", "auto") and kind == "emt" and not oracle_cfg.get("params"):
+        try:
+            from asap3 import EMT as AsapEMT
+            return Engine("oracle", "EMT (asap3)", AsapEMT, AsapEMT)
+        except ImportError:
+            if choice == "asap3":
+                raise ValueError(f"{section}.reference: 'asap3' needs the asap3 package (pip install asap3)")
+            log.warning("%s.reference auto: asap3 is not installed, the reference runs ASE's EMT (slower)",
+                        section)
+    elif choice == "asap3":
+        raise ValueError(f"{section}.reference: 'asap3' is asap3's EMT, which stands in only for the emt oracle "
+                         f"(oracle.kind is '{kind}')")
+    oracle = Oracle.from_config(oracle_cfg)
+    label = "EMT" if kind == "emt" else f"oracle ({kind})"
+    return Engine("oracle", label, oracle.make_calculator, oracle.make_calculator)
+
+
+def sample_md(atoms, engine, temperature_K, timestep_fs, equilibrate_steps, steps, every, seed,
+              pressure_GPa=None, ensemble="bussi", progress_label=""):
+    """Equilibrate, then sample frames and thermodynamics.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Start structure (not modified).
+    engine : Engine
+    temperature_K, timestep_fs : float
+    equilibrate_steps, steps, every : int
+    seed : int
+    pressure_GPa : float or None
+        Berendsen isotropic barostat target (None: constant volume).
+
+    Returns
+    -------
+    frames : list of ase.Atoms
+        ``steps // every + 1`` snapshots (positions, cell).
+    thermo : list of dict
+        Rows of :meth:`alff.md.MD.thermo` at the snapshots.
+    """
+    a = atoms.copy()
+    a.set_momenta(np.zeros((len(a), 3)))
+    md = MD(a, engine.make(), timestep_fs=timestep_fs, ensemble=ensemble, temperature_K=temperature_K,
+            pressure_GPa=pressure_GPa, seed=seed)
+    if equilibrate_steps:
+        md.run(equilibrate_steps, thermo_every=max(equilibrate_steps, 1))
+    frames, thermo = [], []
+    for k in range(steps // every + 1):
+        rows = md.run(every if k else 0, thermo_every=every)
+        b = a.copy()
+        b.calc = None
+        frames.append(b)
+        thermo.append(rows[-1])
+        if progress_label and k and k % max(1, (steps // every) // 5) == 0:
+            log.info("%s: %d/%d steps, T %.0f K, Epot %.4f eV/atom", progress_label, k * every, steps,
+                     rows[-1]["temperature_K"], rows[-1]["potential_energy_eV"] / len(a))
+    return frames, thermo
+
+
+def guarded(fn, engine, what):
+    """``fn()``, or None when the model leaves its mapped range (the
+    protocol then reports NaN for the model and goes on; the reference's
+    errors propagate)."""
+    from ..models.mapped import OutOfRangeError
+    try:
+        return fn()
+    except OutOfRangeError as err:
+        if engine.name != "model":
+            raise
+        log.warning("%s: the model left its mapped range (%s); its value is NaN. Learn this region (hotter or "
+                    "longer exploration) before trusting the model here", what, err)
+        return None

@@ -1,0 +1,165 @@
+"""Pipeline steps of rules/validate.smk: each runs one protocol with the
+model and the reference and writes its data (CSV), figure and summary rows;
+``summary_step`` joins the rows and writes the report page."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..jobs import read_json, write_json
+from .engines import model_engine, reference_engine
+from .rows import read_rows, write_rows
+
+__all__ = ["lattice", "rdf_step", "neb_step", "diffusion_step", "melting_step", "summary_step", "paper_step"]
+
+log = logging.getLogger("alff.validate")
+
+
+def lattice(cfg):
+    """(element, a) of the validation structures: ``validate.element`` and
+    ``validate.a``, else the ``system`` section's, else ASE's reference
+    lattice constant."""
+    v, s = cfg["validate"], cfg["system"]
+    element = v.get("element") or s.get("element")
+    a = v.get("a") or s.get("a")
+    if not element:
+        raise ValueError("validate.element: no element for the validation structures (set validate.element)")
+    if not a:
+        from ase.data import atomic_numbers, reference_states
+        ref = reference_states[atomic_numbers[element]] or {}
+        if ref.get("symmetry") != "fcc":
+            raise ValueError(f"validate.a: {element} has no fcc reference lattice constant; set validate.a")
+        a = ref["a"]
+    return element, float(a)
+
+
+def _engines(cfg, section, mapped):
+    model = model_engine(mapped)
+    ref = reference_engine(cfg["oracle"], cfg["validate"][section]["reference"], f"validate.{section}")
+    log.info("validate.%s: model %s, reference %s", section, model.label, ref.label if ref else "none")
+    return [model] + ([ref] if ref else [])
+
+
+def _write_csv(df, path):
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(p, index=False, float_format="%.10g")
+
+
+def _save(name, t0, out, rows, outputs, figure, *figure_data):
+    """Write each output (DataFrame -> CSV, dict -> JSON) under its key of
+    ``out``, the summary rows and the figure ``figure(*figure_data, stem)``."""
+    for key, obj in outputs.items():
+        if isinstance(obj, pd.DataFrame):
+            _write_csv(obj, out[key])
+        else:
+            write_json(out[key], obj)
+    write_rows(rows, out["rows"])
+    figure(*figure_data, out["figure"])
+    log.info("%s done in %.0f s", name, time.perf_counter() - t0)
+
+
+def rdf_step(cfg, mapped, out):
+    """``out``: data (csv), rows (csv), figure (stem)."""
+    from .figures import rdf_figure
+    from .rdf import rdf_validation
+    t0 = time.perf_counter()
+    element, a = lattice(cfg)
+    data, rows = rdf_validation(cfg["validate"]["rdf"], element, a, _engines(cfg, "rdf", mapped),
+                                seed=cfg["random_seed"])
+    _save("rdf", t0, out, rows, {"data": data}, rdf_figure, data)
+
+
+def neb_step(cfg, mapped, gp_path, out):
+    """``out``: data, rows, figure."""
+    from ..models.gaussian_process import GaussianProcess
+    from .figures import neb_figure
+    from .neb import neb_validation
+    t0 = time.perf_counter()
+    element, a = lattice(cfg)
+    engines = _engines(cfg, "neb", mapped)
+    data, rows = neb_validation(cfg["validate"]["neb"], element, a, engines[0], GaussianProcess.load(gp_path),
+                                engines[1] if len(engines) > 1 else None)
+    _save("neb", t0, out, rows, {"data": data}, neb_figure, data)
+
+
+def diffusion_step(cfg, mapped, out):
+    """``out``: msd, coefficients, fits (json), rows, figure."""
+    from .diffusion import diffusion_validation
+    from .figures import diffusion_figure
+    t0 = time.perf_counter()
+    element, a = lattice(cfg)
+    msd, coeffs, fits, rows = diffusion_validation(cfg["validate"]["diffusion"], element, a,
+                                                   _engines(cfg, "diffusion", mapped), seed=cfg["random_seed"])
+    _save("diffusion", t0, out, rows, {"msd": msd, "coefficients": coeffs, "fits": fits}, diffusion_figure, msd,
+          coeffs, fits)
+
+
+def melting_step(cfg, mapped, out):
+    """``out``: ramp, coexistence (csv), results (json), rows, figure."""
+    from .figures import melting_figure
+    from .melting import melting_validation
+    t0 = time.perf_counter()
+    element, a = lattice(cfg)
+    ramp, coex, results, rows = melting_validation(cfg["validate"]["melting"], element, a,
+                                                   _engines(cfg, "melting", mapped), seed=cfg["random_seed"])
+    _save("melting", t0, out, rows, {"ramp": ramp, "coexistence": coex, "results": results}, melting_figure,
+          ramp, coex, results)
+
+
+def _md_table(df):
+    """A DataFrame as a Markdown table (no extra dependency)."""
+    def fmt(v):
+        if isinstance(v, float):
+            return "" if not np.isfinite(v) else f"{v:.4g}"
+        return str(v)
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def summary_step(cfg, row_paths, metrics_path, mapping_path, figures, out):
+    """Join the rows into ``out['summary']`` (csv) and write the report page
+    ``out['report']`` (Markdown: learning metrics, mapping, validation table,
+    figures)."""
+    rows = read_rows(row_paths)
+    rows["rel_error"] = rows["abs_error"] / rows["oracle_value"].abs()
+    _write_csv(rows.drop(columns="rel_error"), out["summary"])
+    report = Path(out["report"])
+    base = report.parent
+    m = read_json(metrics_path)
+    mp = read_json(mapping_path) if mapping_path else {}
+    lines = [f"# alff run `{cfg['run']}`", "",
+             (f"Mode `{m['mode']}`, oracle `{cfg['oracle']['kind']}`. Oracle calls: {m['n_oracle_calls']} learning "
+              f"({m['n_failed_labels']} failed), {m['n_seed_oracle_calls']} seed, {m['n_test_oracle_calls']} test "
+              f"set; {m['n_training_envs']} training environments."), "", "## Learning: test-set force errors", ""]
+    test = pd.DataFrame([{"phase": k, "RMSE (eV/Å)": v["rmse"], "MAE (eV/Å)": v["mae"],
+                          "RMSE / P95(|F|)": v["rmse_over_p95"], "z-score std": v["z_std"],
+                          "within 2σ": v["frac_within_2sigma"]} for k, v in m["test"].items()])
+    lines += [_md_table(test), ""]
+    if mp:
+        lines += [(f"Mapped potential: force error against the GP {1000 * mp['force_rmse']:.3g} meV/Å RMS "
+                   f"({mp['n_frames']} test frames); range from {mp['rmin']:.3f} Å."), ""]
+    lines += ["## Validation against the oracle", "",
+              "abs_error = |model − oracle|; rel_error relative to the oracle's value.", "",
+              _md_table(rows), ""]
+    lines += ["## Figures", ""]
+    for f in figures:
+        rel = Path(f).resolve().relative_to(base.resolve()) if Path(f).resolve().is_relative_to(base.resolve()) \
+            else Path(f).resolve()
+        lines += [f"![{Path(f).stem}]({rel})", ""]
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(lines))
+    log.info("summary: %d rows; report %s", len(rows), report)
+
+
+def paper_step(rdf, neb, msd, coefficients, fits, stem):
+    """The FLARE-style aluminium figure from the validation data."""
+    from .figures import paper_figure
+    paper_figure(pd.read_csv(rdf), pd.read_csv(neb), pd.read_csv(msd), pd.read_csv(coefficients), read_json(fits),
+                 stem)
