@@ -139,7 +139,7 @@ def summary_step(cfg, row_paths, metrics_path, mapping_path, figures, out):
               f"({m['n_failed_labels']} failed), {m['n_seed_oracle_calls']} seed, {m['n_test_oracle_calls']} test "
               f"set; {m['n_training_envs']} training environments."), "", "## Learning: test-set force errors", ""]
     test = pd.DataFrame([{"phase": k, "RMSE (eV/Å)": v["rmse"], "MAE (eV/Å)": v["mae"],
-                          "RMSE / P95(|F|)": v["rmse_over_p95"], "z-score std": v["z_std"],
+                          "RMSE / P95(\\|F\\|)": v["rmse_over_p95"], "z-score std": v["z_std"],
                           "within 2σ": v["frac_within_2sigma"]} for k, v in m["test"].items()])
     lines += [_md_table(test), ""]
     if mp:
