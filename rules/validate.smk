@@ -28,7 +28,7 @@ rule rdf:
         mem_mb=2000,
         runtime=120,
     script:
-        "../scripts/validate_rdf.py"
+        "../scripts/validate.py"
 
 
 rule neb:
@@ -52,7 +52,7 @@ rule neb:
         mem_mb=4000,
         runtime=120,
     script:
-        "../scripts/validate_neb.py"
+        "../scripts/validate.py"
 
 
 rule diffusion:
@@ -76,7 +76,7 @@ rule diffusion:
         mem_mb=2000,
         runtime=480,
     script:
-        "../scripts/validate_diffusion.py"
+        "../scripts/validate.py"
 
 
 rule melting:
@@ -100,7 +100,7 @@ rule melting:
         mem_mb=2000,
         runtime=480,
     script:
-        "../scripts/validate_melting.py"
+        "../scripts/validate.py"
 
 
 rule validation_summary:

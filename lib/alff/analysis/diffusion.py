@@ -24,14 +24,10 @@ def unwrap_positions(positions, cells):
     """
     x = np.asarray(positions, float)
     cells = np.broadcast_to(np.asarray(cells, float), (len(x), 3, 3))
-    out = np.empty_like(x)
-    out[0] = x[0]
-    for t in range(1, len(x)):
-        inv = np.linalg.inv(cells[t])
-        ds = (x[t] - x[t - 1]) @ inv
-        ds -= np.round(ds)
-        out[t] = out[t - 1] + ds @ cells[t]
-    return out
+    ds = np.einsum("tni,tij->tnj", x[1:] - x[:-1], np.linalg.inv(cells[1:]))
+    ds -= np.round(ds)
+    steps = np.einsum("tni,tij->tnj", ds, cells[1:])
+    return np.concatenate([x[:1], x[:1] + np.cumsum(steps, axis=0)])
 
 
 def mean_squared_displacement(unwrapped, max_lag=None, atoms=None):

@@ -31,7 +31,11 @@ def steinhardt_q(atoms, cutoff, l=6):
     (N,) q_l (0 for atoms without neighbours)
     """
     i, _, D, d, _ = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
-    n = len(atoms)
+    return _steinhardt(i, D, d, len(atoms), l)
+
+
+def _steinhardt(i, D, d, n, l):
+    """q_l of n atoms from the pair list (centres i, vectors D, lengths d)."""
     theta = np.arccos(np.clip(D[:, 2] / d, -1.0, 1.0))
     phi = np.arctan2(D[:, 1], D[:, 0])
     count = np.bincount(i, minlength=n).astype(float)
@@ -41,7 +45,6 @@ def steinhardt_q(atoms, cutoff, l=6):
         qlm = (np.bincount(i, y.real, minlength=n) + 1j * np.bincount(i, y.imag, minlength=n)) / np.maximum(count, 1)
         total += np.abs(qlm) ** 2
     return np.where(count > 0, np.sqrt(4.0 * np.pi / (2 * l + 1) * total), 0.0)
-
 
 def solid_fraction(atoms, cutoff, threshold=0.40, l=6):
     """Fraction of atoms whose q6, averaged with their neighbours' (Lechner-
@@ -60,9 +63,9 @@ def solid_fraction(atoms, cutoff, threshold=0.40, l=6):
     fraction : float
     solid : (N,) bool
     """
-    q = steinhardt_q(atoms, cutoff, l)
-    i, j, *_ = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
+    i, j, D, d, _ = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, cutoff)
     n = len(atoms)
+    q = _steinhardt(i, D, d, n, l)
     count = np.bincount(i, minlength=n)
     qbar = (q + np.bincount(i, q[j], minlength=n)) / (1 + count)
     solid = qbar > threshold

@@ -112,16 +112,21 @@ def sample_md(atoms, engine, temperature_K, timestep_fs, equilibrate_steps, step
             pressure_GPa=pressure_GPa, seed=seed)
     if equilibrate_steps:
         md.run(equilibrate_steps, thermo_every=max(equilibrate_steps, 1))
+    md.step = 0  # production starts here: frames every `every` steps from it
     frames, thermo = [], []
-    for k in range(steps // every + 1):
-        rows = md.run(every if k else 0, thermo_every=every)
+    report_every = max(1, (steps // every) // 5)
+
+    def keep(row):  # called with the atoms updated, at every `every`-th step
         b = a.copy()
         b.calc = None
         frames.append(b)
-        thermo.append(rows[-1])
-        if progress_label and k and k % max(1, (steps // every) // 5) == 0:
+        thermo.append(row)
+        k = len(frames) - 1
+        if progress_label and k and k % report_every == 0:
             log.info("%s: %d/%d steps, T %.0f K, Epot %.4f eV/atom", progress_label, k * every, steps,
-                     rows[-1]["temperature_K"], rows[-1]["potential_energy_eV"] / len(a))
+                     row["temperature_K"], row["potential_energy_eV"] / len(a))
+
+    md.run(steps // every * every, thermo_every=every, progress=keep)
     return frames, thermo
 
 

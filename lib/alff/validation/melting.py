@@ -124,10 +124,12 @@ def coexistence(atoms, engine, cfg, T_guess, q_cutoff, seed=0):
              pressure_GPa=cfg.get("pressure_GPa"), barostat="anisotropic", seed=seed)
     every = cfg["every"]
     table = []
-    for k in range(cfg["steps"] // every + 1):
-        r = nve.run(every if k else 0, thermo_every=every)[-1]
+
+    def keep(r):  # called with the atoms updated, at every `every`-th step
         table.append({"time_ps": r["time_ps"], "T": r["temperature_K"], "epot": r["potential_energy_eV"] / len(c),
                       "etot": r["total_energy_eV"] / len(c), "solid_fraction": solid_fraction(c, q_cutoff)[0]})
+
+    nve.run(cfg["steps"] // every * every, thermo_every=every, progress=keep)
     table = pd.DataFrame(table)
     res = coexistence_temperature(table["T"], table["solid_fraction"], discard=cfg["discard"])
     res["T_guess"] = float(T_guess)

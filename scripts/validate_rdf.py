@@ -1,8 +1,0 @@
-"""Validation: rdf with the model and the reference (rule rdf)."""
-from alff.jobs import job
-from alff.validation.steps import rdf_step
-
-with job(snakemake.log[0], snakemake.threads, "alff.validate"):
-    out = dict(snakemake.output.items())
-    out["figure"] = str(snakemake.output.figure[0]).rsplit(".", 1)[0]
-    rdf_step(snakemake.config, snakemake.input.mapped, out)
