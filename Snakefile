@@ -1,4 +1,4 @@
-# alff: active-learning force fields (see README and ../DESIGN notes in rules/).
+# alff: active-learning force fields (README.md; the layout of rules/ is described in rules/common.smk).
 # Only configuration, validation, includes and the default target live here.
 import sys
 from pathlib import Path

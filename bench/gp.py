@@ -94,7 +94,8 @@ def run_alff(frames, idx, test, hyps0, repeat=3):
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        f, std = gp.predict(test, return_std=True)
+        r = gp.predict(test, return_std=True)
+        f, std = r["forces"], r["forces_std"]
         times.append(time.perf_counter() - t0)
     return gp, t_opt, min(times) / len(test) * 1e3, f, std
 
@@ -195,7 +196,7 @@ def main():
         t0 = time.perf_counter()
         gp = GaussianProcess(cutoffs=CUTOFFS).fit(frames, idx, optimize=True)
         dt = time.perf_counter() - t0
-        f = gp.predict(test)
+        f = gp.predict(test)["forces"]
         out["big"] = {"n_envs": args.big, "alff_fit_opt_s": dt, "alff_nfev": int(gp.optimize_result_.nfev),
                       "alff_rmse": rmse(f, ref), "kernel_s": gp.timings_.get("kernel_s")}
         print(f"\n{args.big} environments: fit + optimise {dt:.1f} s "

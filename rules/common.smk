@@ -1,6 +1,16 @@
 # Paths, helpers and the job environment shared by every rule.
+#
+# Shared by every scheme of a run: the seed and the test sets (results/<run>/
+# seed, testset). Per scheme: everything learned from them. With one scheme
+# in learn.schemes its outputs sit in results/<run>/ itself; with several,
+# in results/<run>/<scheme>/ through the {scheme} wildcard, gathered with
+# expand. Each rule passes exactly the config sections it uses as params,
+# so an edited section reruns what depends on it and nothing else.
 import os
 from pathlib import Path
+
+from alff.config import scheme_sections
+from alff.models import is_mappable
 
 LIB = str(Path(workflow.basedir) / "lib")
 # Jobs import alff from this checkout (also inside conda envs and on cluster
@@ -13,7 +23,10 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(workflow.basedir) / ".numba_ca
 RUN = config["run"]
 R = f"results/{RUN}"
 MODE = config["learn"]["mode"]
-SCENARIOS = [s["name"] for s in config["explore"]["scenarios"]]
+SCHEMES = list(config["learn"]["schemes"])
+MULTI = len(SCHEMES) > 1
+# per-scheme output directory (a pattern with {scheme} when several run)
+S = f"{R}/{{scheme}}" if MULTI else R
 PHASES = []
 for _seg in config["explore"]["schedule"]:
     if _seg.get("phase", "default") not in PHASES:
@@ -25,6 +38,13 @@ ENV = "../envs/alff.yaml"
 FIGURES = ["learning", "parity", "calibration"]
 VALIDATIONS = [name for name in ("rdf", "neb", "diffusion", "melting")
                if config["validate"]["enabled"] and config["validate"][name]["enabled"]]
+# schemes whose model maps to splines: they get the map rule (LAMMPS files)
+# and the validation, which runs on the mapped potential
+MAPPED_SCHEMES = [s for s in SCHEMES if is_mappable(config["schemes"][s]["model"]["kind"])]
+for _s in SCHEMES:
+    if _s not in MAPPED_SCHEMES:
+        logger.warning(f"scheme {_s}: model kind '{config['schemes'][_s]['model']['kind']}' has no spline "
+                       "mapping: no potential/ files and no validation for it (its metrics and figures are made)")
 
 
 wildcard_constraints:
@@ -32,32 +52,78 @@ wildcard_constraints:
     k=r"\d{3}",
     phase=r"[A-Za-z0-9_-]+",
     scenario=r"[A-Za-z0-9_-]+",
+    scheme="|".join(SCHEMES),
 
 
-def it(i):
-    """Directory of iteration i."""
-    return f"{R}/iter_{int(i):03d}"
-
-
-def learn_outputs():
-    """The outputs every learning mode ends with."""
-    return {
-        "model": f"{R}/model/final.json",
-        "npz": f"{R}/model/final.npz",
-        "log": f"{R}/learn/log.csv",
-        "calls": f"{R}/learn/calls.csv",
-        "train": f"{R}/learn/train.extxyz",
-        "timings": f"{R}/learn/timings.json",
-    }
-
-
-def report_outputs():
-    out = [f"{R}/metrics.json"]
-    out += [f"{R}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
-    out += [f"{R}/potential/mapped.json", f"{R}/potential/alff.uf3", f"{R}/potential/mapping.json"]
-    if VALIDATIONS:
-        out += [f"{R}/validation/summary.csv", f"{R}/report.md"]
+def per_scheme(*patterns, schemes=None):
+    """Paths of every scheme (expanded over {scheme} when several run), or
+    of the ``schemes`` given."""
+    schemes = SCHEMES if schemes is None else schemes
+    out = []
+    for p in patterns:
+        out += expand(p, scheme=schemes) if MULTI else ([p] if schemes else [])
     return out
+
+
+def scheme_of(wc):
+    """The scheme of a job."""
+    return wc.scheme if MULTI else SCHEMES[0]
+
+
+def scheme_dir(wc):
+    """Output directory of a job's scheme."""
+    return f"{R}/{wc.scheme}" if MULTI else R
+
+
+# ----- params: exactly the sections a rule uses
+def scheme_params(wc):
+    """The job's scheme: name, model, selector, explore (with its overrides)."""
+    return scheme_sections(config, scheme_of(wc))
+
+
+def model_params(wc):
+    return scheme_params(wc)["model"]
+
+
+def selector_params(wc):
+    return scheme_params(wc)["selector"]
+
+
+def explore_params(wc):
+    """selector and explore of the job's scheme (a batch exploration)."""
+    s = scheme_params(wc)
+    return {"selector": s["selector"], "explore": s["explore"]}
+
+
+def scheme_name(wc):
+    return scheme_of(wc)
+
+
+def cache_dir(wc):
+    return f"{scheme_dir(wc)}/oracle_cache/learn"
+
+
+def checkpoint_dir(wc):
+    return f"{scheme_dir(wc)}/learn/checkpoint"
+
+
+def learn_subset(*keys):
+    return {k: config["learn"][k] for k in keys}
+
+
+# the learn settings of each kind of job (not learn.schemes: adding a scheme
+# reruns nothing of the others)
+OTF_SETTINGS = learn_subset("max_oracle_calls", "failure_cooldown_steps", "log_every", "progress_s")
+BATCH_EXPLORE_SETTINGS = learn_subset("max_candidates", "min_separation", "max_steps", "log_every", "progress_s")
+
+
+def testset_protocol(wc):
+    """The oracle MD of a phase's test set: the first segment of that phase."""
+    e = config["explore"]
+    k = PHASES.index(wc.phase)
+    seg = next(s for s in e["schedule"] if s.get("phase", "default") == wc.phase)
+    return {"temperature_K": seg["temperature_K"], "timestep_fs": e["timestep_fs"],
+            "friction_per_fs": e["friction_per_fs"], "phase_index": k}
 
 
 def validation_settings(name):
@@ -67,35 +133,64 @@ def validation_settings(name):
             "system": {k: config["system"].get(k) for k in ("element", "a")}, "seed": config["random_seed"]}
 
 
+def learn_outputs():
+    """The outputs every learning mode ends with."""
+    return {
+        "model": f"{S}/model/final.json",
+        "npz": f"{S}/model/final.npz",
+        "log": f"{S}/learn/log.csv",
+        "calls": f"{S}/learn/calls.csv",
+        "train": f"{S}/learn/train.extxyz",
+        "timings": f"{S}/learn/timings.json",
+    }
+
+
+def report_outputs():
+    out = [f"{S}/metrics.json"] + [f"{S}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
+    mapped = [f"{S}/potential/mapped.json", f"{S}/potential/alff.uf3", f"{S}/potential/mapping.json"]
+    if VALIDATIONS:
+        mapped += [f"{S}/validation/summary.csv", f"{S}/report.md"]
+    return per_scheme(*out) + per_scheme(*mapped, schemes=MAPPED_SCHEMES)
+
+
 def testset_cache(wc):
     return f"{R}/oracle_cache/testset_{wc.phase}"
 
 
 # ----- batch-mode input functions (iteration i = wildcards.i)
+def it(wc, i):
+    """Directory of iteration i of the job's scheme."""
+    return f"{scheme_dir(wc)}/iter_{int(i):03d}"
+
+
 def train_inputs(wc):
     i = int(wc.i)
     if i == 0:
         return {"train": f"{R}/seed/train.extxyz"}
-    return {"train": f"{it(i)}/train.extxyz", "prev_model": f"{it(i - 1)}/model.json",
-            "prev_status": f"{it(i - 1)}/status.json"}
+    return {"train": f"{it(wc, i)}/train.extxyz", "prev_model": f"{it(wc, i - 1)}/model.json",
+            "prev_status": f"{it(wc, i - 1)}/status.json"}
 
 
 def explore_inputs(wc):
     i = int(wc.i)
-    d = {"model": f"{it(i)}/model.json", "npz": f"{it(i)}/model.npz"}
+    d = {"model": f"{it(wc, i)}/model.json", "npz": f"{it(wc, i)}/model.npz"}
     if i == 0:
         d["start"] = f"{R}/seed/state.extxyz"
     else:
-        d["start"] = f"{it(i - 1)}/explore/{wc.scenario}.state.extxyz"
-        d["prev_status"] = f"{it(i - 1)}/status.json"
+        d["start"] = f"{it(wc, i - 1)}/explore/{wc.scenario}.state.extxyz"
+        d["prev_status"] = f"{it(wc, i - 1)}/status.json"
     return d
+
+
+def scenarios_of(wc):
+    return [s["name"] for s in scheme_params(wc)["explore"]["scenarios"]]
 
 
 def select_inputs(wc):
     i = int(wc.i)
-    d = {"candidates": [f"{it(i)}/explore/{s}.extxyz" for s in SCENARIOS]}
+    d = {"candidates": [f"{it(wc, i)}/explore/{s}.extxyz" for s in scenarios_of(wc)]}
     if i > 0:
-        d["prev_status"] = f"{it(i - 1)}/status.json"
+        d["prev_status"] = f"{it(wc, i - 1)}/status.json"
     return d
 
 
@@ -103,17 +198,18 @@ def merge_inputs(wc):
     i = int(wc.i) - 1
     if i < 0:
         raise ValueError("iteration 000 has no merged training set (it is the seed)")
-    train = f"{R}/seed/train.extxyz" if i == 0 else f"{it(i)}/train.extxyz"
-    return {"train": train, "labels": [f"{it(i)}/labels/{k}.extxyz" for k in SLOTS]}
+    train = f"{R}/seed/train.extxyz" if i == 0 else f"{it(wc, i)}/train.extxyz"
+    return {"train": train, "labels": [f"{it(wc, i)}/labels/{k}.extxyz" for k in SLOTS]}
 
 
-def finalize_inputs(wc=None):
+def finalize_inputs(wc):
+    sc = scenarios_of(wc)
     return {
-        "model": f"{it(N_ITER)}/model.json",
-        "npz": f"{it(N_ITER)}/model.npz",
-        "train": f"{it(N_ITER)}/train.extxyz",
-        "logs": [f"{it(i)}/explore/{s}.log.csv" for i in range(N_ITER) for s in SCENARIOS],
-        "labels": [f"{it(i)}/labels/{k}.extxyz" for i in range(N_ITER) for k in SLOTS],
-        "timings": [f"{it(i)}/explore/{s}.timings.json" for i in range(N_ITER) for s in SCENARIOS]
-        + [f"{it(i)}/train_timing.json" for i in range(N_ITER + 1)],
+        "model": f"{it(wc, N_ITER)}/model.json",
+        "npz": f"{it(wc, N_ITER)}/model.npz",
+        "train": f"{it(wc, N_ITER)}/train.extxyz",
+        "logs": [f"{it(wc, i)}/explore/{s}.log.csv" for i in range(N_ITER) for s in sc],
+        "labels": [f"{it(wc, i)}/labels/{k}.extxyz" for i in range(N_ITER) for k in SLOTS],
+        "timings": [f"{it(wc, i)}/explore/{s}.timings.json" for i in range(N_ITER) for s in sc]
+        + [f"{it(wc, i)}/train_timing.json" for i in range(N_ITER + 1)],
     }

@@ -1,5 +1,5 @@
 # One oracle job per selected structure (batch mode). Finished calls are
-# cached under results/<run>/oracle_cache/learn, so a job that is re-run
+# cached under <scheme dir>/oracle_cache/learn, so a job that is re-run
 # (killed node, --rerun-incomplete) never repeats a finished oracle call.
 # Give this rule the DFT resources in the profile (set-resources), not here.
 
@@ -7,13 +7,14 @@ if MODE == "batch":
 
     rule label:
         input:
-            f"{R}/iter_{{i}}/selected/{{k}}.extxyz",
+            f"{S}/iter_{{i}}/selected/{{k}}.extxyz",
         output:
-            f"{R}/iter_{{i}}/labels/{{k}}.extxyz",
+            f"{S}/iter_{{i}}/labels/{{k}}.extxyz",
         log:
-            f"{R}/logs/iter_{{i}}/label_{{k}}.log",
+            f"{S}/logs/iter_{{i}}/label_{{k}}.log",
         params:
-            cache=f"{R}/oracle_cache/learn",
+            oracle=config["oracle"],
+            cache=cache_dir,
         conda:
             ENV
         threads: 1

@@ -1,8 +1,9 @@
-# Active learning. `otf`: one job with inline oracle calls. `batch`: each
-# iteration i is train -> explore (one job per scenario) -> select -> label
-# (one job per slot, rules/label.smk) -> merge, unrolled up to
-# learn.max_iterations; an iteration that selects nothing stops the learning
-# and the remaining iterations pass the model through unchanged.
+# Active learning of each scheme. `otf`: one job, inline oracle calls,
+# checkpointed after every call. `batch`: each iteration i is train ->
+# explore (one job per scenario) -> select -> label (one job per slot,
+# rules/label.smk) -> merge, unrolled up to learn.max_iterations; an
+# iteration that selects nothing stops the learning and the remaining
+# iterations pass the model through unchanged.
 
 if MODE == "otf":
 
@@ -13,9 +14,14 @@ if MODE == "otf":
         output:
             **learn_outputs(),
         log:
-            f"{R}/logs/learn_otf.log",
+            f"{S}/logs/learn_otf.log",
         params:
-            cache=f"{R}/oracle_cache/learn",
+            scheme=scheme_params,
+            learn=OTF_SETTINGS,
+            oracle=config["oracle"],
+            random_seed=config["random_seed"],
+            cache=cache_dir,
+            checkpoint=checkpoint_dir,
         conda:
             ENV
         threads: 2
@@ -31,11 +37,13 @@ else:
         input:
             unpack(train_inputs),
         output:
-            model=f"{R}/iter_{{i}}/model.json",
-            npz=f"{R}/iter_{{i}}/model.npz",
-            timing=f"{R}/iter_{{i}}/train_timing.json",
+            model=f"{S}/iter_{{i}}/model.json",
+            npz=f"{S}/iter_{{i}}/model.npz",
+            timing=f"{S}/iter_{{i}}/train_timing.json",
         log:
-            f"{R}/logs/iter_{{i}}/train.log",
+            f"{S}/logs/iter_{{i}}/train.log",
+        params:
+            model=model_params,
         conda:
             ENV
         threads: 2
@@ -49,12 +57,16 @@ else:
         input:
             unpack(explore_inputs),
         output:
-            candidates=f"{R}/iter_{{i}}/explore/{{scenario}}.extxyz",
-            state=f"{R}/iter_{{i}}/explore/{{scenario}}.state.extxyz",
-            log=f"{R}/iter_{{i}}/explore/{{scenario}}.log.csv",
-            timings=f"{R}/iter_{{i}}/explore/{{scenario}}.timings.json",
+            candidates=f"{S}/iter_{{i}}/explore/{{scenario}}.extxyz",
+            state=f"{S}/iter_{{i}}/explore/{{scenario}}.state.extxyz",
+            log=f"{S}/iter_{{i}}/explore/{{scenario}}.log.csv",
+            timings=f"{S}/iter_{{i}}/explore/{{scenario}}.timings.json",
         log:
-            f"{R}/logs/iter_{{i}}/explore_{{scenario}}.log",
+            f"{S}/logs/iter_{{i}}/explore_{{scenario}}.log",
+        params:
+            scheme=explore_params,
+            learn=BATCH_EXPLORE_SETTINGS,
+            random_seed=config["random_seed"],
         conda:
             ENV
         threads: 2
@@ -68,10 +80,12 @@ else:
         input:
             unpack(select_inputs),
         output:
-            slots=[f"{R}/iter_{{i}}/selected/{k}.extxyz" for k in SLOTS],
-            status=f"{R}/iter_{{i}}/status.json",
+            slots=[f"{S}/iter_{{i}}/selected/{k}.extxyz" for k in SLOTS],
+            status=f"{S}/iter_{{i}}/status.json",
         log:
-            f"{R}/logs/iter_{{i}}/select.log",
+            f"{S}/logs/iter_{{i}}/select.log",
+        params:
+            selector=selector_params,
         conda:
             ENV
         threads: 1
@@ -85,9 +99,11 @@ else:
         input:
             unpack(merge_inputs),
         output:
-            f"{R}/iter_{{i}}/train.extxyz",
+            f"{S}/iter_{{i}}/train.extxyz",
         log:
-            f"{R}/logs/iter_{{i}}/merge.log",
+            f"{S}/logs/iter_{{i}}/merge.log",
+        params:
+            selector=selector_params,
         conda:
             ENV
         threads: 1
@@ -99,11 +115,11 @@ else:
 
     rule finalize:
         input:
-            **finalize_inputs(),
+            unpack(finalize_inputs),
         output:
             **learn_outputs(),
         log:
-            f"{R}/logs/finalize.log",
+            f"{S}/logs/finalize.log",
         conda:
             ENV
         threads: 1

@@ -1,21 +1,23 @@
-# The final GP mapped to cubic B-splines, with LAMMPS files (pair_style uf3
-# and table) and the mapping error on the test frames.
+# Each scheme's final model mapped to cubic B-splines, with LAMMPS files
+# (pair_style uf3 and table) and the mapping error on the test frames.
 
 
 rule map:
     input:
-        model=f"{R}/model/final.json",
-        npz=f"{R}/model/final.npz",
+        model=f"{S}/model/final.json",
+        npz=f"{S}/model/final.npz",
         tests=expand(f"{R}/testset/{{phase}}.extxyz", phase=PHASES),
     output:
-        mapped=f"{R}/potential/mapped.json",
-        mapped_npz=f"{R}/potential/mapped.npz",
-        uf3=f"{R}/potential/alff.uf3",
-        table=f"{R}/potential/alff.table",
-        snippet=f"{R}/potential/in.alff.lmp",
-        report=f"{R}/potential/mapping.json",
+        mapped=f"{S}/potential/mapped.json",
+        mapped_npz=f"{S}/potential/mapped.npz",
+        uf3=f"{S}/potential/alff.uf3",
+        table=f"{S}/potential/alff.table",
+        snippet=f"{S}/potential/in.alff.lmp",
+        report=f"{S}/potential/mapping.json",
     log:
-        f"{R}/logs/map.log",
+        f"{S}/logs/map.log",
+    params:
+        map=config["map"],
     conda:
         ENV
     threads: 2

@@ -1,15 +1,16 @@
-# Final model on the independent test sets; metrics.json and the figures.
+# Each scheme's final model on the independent test sets; metrics.json and
+# the figures.
 
 
 rule evaluate:
     input:
-        model=f"{R}/model/final.json",
-        npz=f"{R}/model/final.npz",
+        model=f"{S}/model/final.json",
+        npz=f"{S}/model/final.npz",
         test=f"{R}/testset/{{phase}}.extxyz",
     output:
-        f"{R}/evaluation/{{phase}}.npz",
+        f"{S}/evaluation/{{phase}}.npz",
     log:
-        f"{R}/logs/evaluate_{{phase}}.log",
+        f"{S}/logs/evaluate_{{phase}}.log",
     conda:
         ENV
     threads: 2
@@ -22,16 +23,21 @@ rule evaluate:
 
 rule report:
     input:
-        evaluations=expand(f"{R}/evaluation/{{phase}}.npz", phase=PHASES),
+        evaluations=expand(f"{S}/evaluation/{{phase}}.npz", phase=PHASES, allow_missing=True),
         seed=f"{R}/seed/train.extxyz",
         **learn_outputs(),
     output:
-        metrics=f"{R}/metrics.json",
-        figures=[f"{R}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")],
+        metrics=f"{S}/metrics.json",
+        figures=[f"{S}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")],
     params:
+        run=RUN,
+        scheme=scheme_name,
+        mode=MODE,
+        seed=config["seed"],
+        testset=config["testset"],
         phases=PHASES,
     log:
-        f"{R}/logs/report.log",
+        f"{S}/logs/report.log",
     conda:
         ENV
     threads: 1

@@ -1,5 +1,6 @@
 # The first training data (short oracle MD, rattled copies or a file) and the
-# independent oracle test sets, one per phase of the exploration schedule.
+# independent oracle test sets, one per phase of the exploration schedule;
+# shared by every scheme of the run.
 
 
 rule seed:
@@ -9,6 +10,10 @@ rule seed:
     log:
         f"{R}/logs/seed.log",
     params:
+        system=config["system"],
+        seed=config["seed"],
+        oracle=config["oracle"],
+        random_seed=config["random_seed"],
         cache=f"{R}/oracle_cache/seed",
     conda:
         ENV
@@ -26,6 +31,11 @@ rule testset:
     log:
         f"{R}/logs/testset_{{phase}}.log",
     params:
+        system=config["system"],
+        protocol=testset_protocol,
+        testset=config["testset"],
+        oracle=config["oracle"],
+        random_seed=config["random_seed"],
         cache=testset_cache,
     conda:
         ENV

@@ -5,8 +5,8 @@
 # validation/summary.csv and the report page; `paper` draws the FLARE-style
 # aluminium figure.
 
-V = f"{R}/validation"
-MAPPED = f"{R}/potential/mapped.json"
+V = f"{S}/validation"
+MAPPED = f"{S}/potential/mapped.json"
 
 
 rule rdf:
@@ -15,12 +15,12 @@ rule rdf:
     output:
         data=f"{V}/rdf.csv",
         rows=f"{V}/rows/rdf.csv",
-        figure=multiext(f"{R}/figures/rdf", ".png", ".pdf"),
+        figure=multiext(f"{S}/figures/rdf", ".png", ".pdf"),
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("rdf"),
     log:
-        f"{R}/logs/validate_rdf.log",
+        f"{S}/logs/validate_rdf.log",
     conda:
         ENV
     threads: 1
@@ -28,23 +28,23 @@ rule rdf:
         mem_mb=2000,
         runtime=120,
     script:
-        "../scripts/validate.py"
+        "../scripts/validate_rdf.py"
 
 
 rule neb:
     input:
         mapped=MAPPED,
-        model=f"{R}/model/final.json",
-        npz=f"{R}/model/final.npz",
+        model=f"{S}/model/final.json",
+        npz=f"{S}/model/final.npz",
     output:
         data=f"{V}/neb.csv",
         rows=f"{V}/rows/neb.csv",
-        figure=multiext(f"{R}/figures/neb", ".png", ".pdf"),
+        figure=multiext(f"{S}/figures/neb", ".png", ".pdf"),
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("neb"),
     log:
-        f"{R}/logs/validate_neb.log",
+        f"{S}/logs/validate_neb.log",
     conda:
         ENV
     threads: 1
@@ -52,7 +52,7 @@ rule neb:
         mem_mb=4000,
         runtime=120,
     script:
-        "../scripts/validate.py"
+        "../scripts/validate_neb.py"
 
 
 rule diffusion:
@@ -63,12 +63,12 @@ rule diffusion:
         coefficients=f"{V}/diffusion.csv",
         fits=f"{V}/arrhenius.json",
         rows=f"{V}/rows/diffusion.csv",
-        figure=multiext(f"{R}/figures/diffusion", ".png", ".pdf"),
+        figure=multiext(f"{S}/figures/diffusion", ".png", ".pdf"),
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("diffusion"),
     log:
-        f"{R}/logs/validate_diffusion.log",
+        f"{S}/logs/validate_diffusion.log",
     conda:
         ENV
     threads: 1
@@ -76,7 +76,7 @@ rule diffusion:
         mem_mb=2000,
         runtime=480,
     script:
-        "../scripts/validate.py"
+        "../scripts/validate_diffusion.py"
 
 
 rule melting:
@@ -87,12 +87,12 @@ rule melting:
         coexistence=f"{V}/melting_coexistence.csv",
         results=f"{V}/melting.json",
         rows=f"{V}/rows/melting.csv",
-        figure=multiext(f"{R}/figures/melting", ".png", ".pdf"),
+        figure=multiext(f"{S}/figures/melting", ".png", ".pdf"),
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("melting"),
     log:
-        f"{R}/logs/validate_melting.log",
+        f"{S}/logs/validate_melting.log",
     conda:
         ENV
     threads: 1
@@ -100,20 +100,23 @@ rule melting:
         mem_mb=2000,
         runtime=480,
     script:
-        "../scripts/validate.py"
+        "../scripts/validate_melting.py"
 
 
 rule validation_summary:
     input:
         rows=[f"{V}/rows/{name}.csv" for name in VALIDATIONS],
-        metrics=f"{R}/metrics.json",
-        mapping=f"{R}/potential/mapping.json",
-        figures=[f"{R}/figures/{name}.png" for name in FIGURES + VALIDATIONS],
+        metrics=f"{S}/metrics.json",
+        mapping=f"{S}/potential/mapping.json",
+        figures=[f"{S}/figures/{name}.png" for name in FIGURES + VALIDATIONS],
     output:
         summary=f"{V}/summary.csv",
-        report=f"{R}/report.md",
+        report=f"{S}/report.md",
+    params:
+        run=RUN,
+        oracle_kind=config["oracle"]["kind"],
     log:
-        f"{R}/logs/validation_summary.log",
+        f"{S}/logs/validation_summary.log",
     conda:
         ENV
     threads: 1
@@ -126,8 +129,7 @@ rule validation_summary:
 
 rule validate:
     input:
-        f"{V}/summary.csv",
-        f"{R}/report.md",
+        per_scheme(f"{V}/summary.csv", f"{S}/report.md", schemes=MAPPED_SCHEMES),
 
 
 rule paper:
@@ -138,9 +140,9 @@ rule paper:
         coefficients=f"{V}/diffusion.csv",
         fits=f"{V}/arrhenius.json",
     output:
-        multiext(f"{R}/figures/paper", ".png", ".pdf"),
+        multiext(f"{S}/figures/paper", ".png", ".pdf"),
     log:
-        f"{R}/logs/paper.log",
+        f"{S}/logs/paper.log",
     conda:
         ENV
     threads: 1

@@ -1,8 +1,8 @@
 """Batch exploration of one scenario with a fixed model (rule explore)."""
 from alff.jobs import job
-from alff.pipeline import explore_step
+from alff.steps import explore_step
 
-inp, wc = snakemake.input, snakemake.wildcards
+inp, wc, p = snakemake.input, snakemake.wildcards, snakemake.params
 with job(snakemake.log[0], snakemake.threads, "alff.explore"):
-    explore_step(snakemake.config, int(wc.i), wc.scenario, inp.model, inp.start, inp.get("prev_status"),
-                 dict(snakemake.output.items()))
+    explore_step(p.scheme, p.learn, p.random_seed, int(wc.i), wc.scenario, inp.model, inp.start,
+                 inp.get("prev_status"), dict(snakemake.output.items()))

@@ -1,7 +1,8 @@
-"""On-the-fly learning with inline oracle calls (rule learn_otf)."""
+"""On-the-fly learning of one scheme with inline oracle calls (rule learn_otf)."""
 from alff.jobs import job
-from alff.pipeline import otf_step
+from alff.steps import otf_step
 
+p = snakemake.params
 with job(snakemake.log[0], snakemake.threads, "alff.learn"):
-    otf_step(snakemake.config, snakemake.input.train, snakemake.input.state, dict(snakemake.output.items()),
-             snakemake.params.cache)
+    otf_step(p.scheme, p.learn, p.oracle, p.random_seed, snakemake.input.train, snakemake.input.state,
+             dict(snakemake.output.items()), p.cache, p.checkpoint)

@@ -2,11 +2,10 @@
 from pathlib import Path
 
 from alff.jobs import job
-from alff.pipeline import report_step
+from alff.steps import report_step
 
-inp, out = snakemake.input, snakemake.output
+inp, out, p = snakemake.input, snakemake.output, snakemake.params
 stems = {Path(f).stem: str(Path(f).with_suffix("")) for f in out.figures}
 with job(snakemake.log[0], snakemake.threads, "alff.report"):
-    report_step(snakemake.config, list(snakemake.params.phases),
-                list(inp.evaluations), {k: inp[k] for k in ("log", "calls", "timings", "model")}, inp.seed,
-                dict(metrics=out.metrics, **stems))
+    report_step(p.run, p.scheme, p.mode, p.seed, p.testset, list(p.phases), list(inp.evaluations),
+                {k: inp[k] for k in ("log", "calls", "timings", "model")}, inp.seed, dict(metrics=out.metrics, **stems))

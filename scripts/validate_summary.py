@@ -2,7 +2,7 @@
 from alff.jobs import job
 from alff.validation.steps import summary_step
 
-inp = snakemake.input
+inp, p = snakemake.input, snakemake.params
 with job(snakemake.log[0], snakemake.threads, "alff.validate"):
-    summary_step(snakemake.config, list(inp.rows), inp.metrics, inp.mapping, list(inp.figures),
+    summary_step(p.run, p.oracle_kind, list(inp.rows), inp.metrics, inp.mapping, list(inp.figures),
                  dict(snakemake.output.items()))

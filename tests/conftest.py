@@ -38,6 +38,20 @@ def rattled_alcu(seed, amp=0.15):
     return label_emt(atoms)
 
 
+def seed_frames(n=2, init_atoms=3):
+    """``n`` rattled 8-atom Al cells labelled by EMT, ``init_atoms`` random
+    atoms of each marked for training (a tiny seed)."""
+    from alff.learning import initial_training
+    from alff.oracle import Oracle
+    orc = Oracle("emt")
+    frames = []
+    for k in range(n):
+        a = bulk("Al", "fcc", a=4.05, cubic=True).repeat((1, 1, 2))
+        a.rattle(0.03, seed=k)
+        frames.append(orc.label(a))
+    return initial_training(frames, init_atoms, np.random.default_rng(0))
+
+
 @pytest.fixture(scope="session")
 def al_frames():
     return [rattled_al(s) for s in range(4)]

@@ -23,14 +23,18 @@ def test_default_config_is_valid_and_complete():
 
 def test_empty_config_gets_every_default():
     cfg = validate_config({}, SCHEMA)
-    assert cfg["run"] and cfg["model"]["cutoffs"] == {"twobody": 5.0, "threebody": 4.0}
+    assert cfg["run"] and cfg["learn"]["schemes"] == ["flare"]
+    flare = cfg["schemes"]["flare"]
+    assert flare["model"]["kind"] == "gp" and flare["model"]["cutoffs"] == {"twobody": 5.0, "threebody": 4.0}
+    assert flare["selector"] == {"kind": "threshold", "std_tolerance_factor": 1.0, "absolute": None,
+                                 "max_atoms_added": 4, "break_factor": 4.0}
     assert cfg["explore"]["scenarios"] == [{"name": "main", "strain": 0.0, "temperature_scale": 1.0}]
 
 
 def test_command_line_strings_are_coerced():
-    cfg = validate_config({"learn": {"max_iterations": "3", "absolute": "0.05", "mode": "batch"},
+    cfg = validate_config({"learn": {"max_iterations": "3", "max_oracle_calls": "7", "mode": "batch"},
                            "oracle": {"timeout_s": "null"}, "system": {"cubic": "false"}}, SCHEMA)
-    assert cfg["learn"]["max_iterations"] == 3 and cfg["learn"]["absolute"] == 0.05
+    assert cfg["learn"]["max_iterations"] == 3 and cfg["learn"]["max_oracle_calls"] == 7
     assert cfg["oracle"]["timeout_s"] is None and cfg["system"]["cubic"] is False
 
 
@@ -41,7 +45,7 @@ def test_every_error_is_reported_with_its_key_path():
     msg = str(err.value)
     assert "learn.mode: 'x' is not one of ['otf', 'batch']" in msg
     assert "learn: Additional properties are not allowed ('max_atom_added'" in msg
-    assert "max_atoms_added" in msg  # the known keys are listed
+    assert "max_oracle_calls" in msg  # the known keys are listed
     assert "explore.scenarios[0].name" in msg
 
 
@@ -50,6 +54,32 @@ def test_semantic_errors(tmp_path):
         validate_config({"system": {"kind": "file", "path": str(tmp_path / "none.xyz")}}, SCHEMA)
     with pytest.raises(ConfigError, match="explore.scenarios: names must be unique"):
         validate_config({"explore": {"scenarios": [{"name": "a"}, {"name": "a"}]}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"learn.schemes: 'fast' is not a section of schemes \(defined: \['flare'\]\)"):
+        validate_config({"learn": {"schemes": ["fast"]}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"schemes.flare.model.kind: 'svm' is not one of \['gp', 'mapped'\]"):
+        validate_config({"schemes": {"flare": {"model": {"kind": "svm"}}}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"schemes.flare.explore.timestep_fs: -1"):
+        validate_config({"schemes": {"flare": {"explore": {"timestep_fs": -1}}}}, SCHEMA)
+
+
+def test_legacy_keys_name_their_new_place():
+    with pytest.raises(ConfigError) as err:
+        validate_config({"model": {"cutoffs": {"twobody": 4.0}},
+                         "learn": {"std_tolerance_factor": 2.0, "hyps_opt_every": 5}}, SCHEMA)
+    msg = str(err.value)
+    assert "model: moved to schemes.<name>.model" in msg
+    assert "learn.std_tolerance_factor: moved to schemes.<name>.selector.std_tolerance_factor" in msg
+    assert "learn.hyps_opt_every: moved to schemes.<name>.model.optimize_every" in msg
+
+
+def test_scheme_sections_merge_the_explore_overrides():
+    from alff.config import scheme_sections
+    cfg = validate_config({"schemes": {"flare": {}, "hot": {"explore": {"timestep_fs": 2.0}}},
+                           "learn": {"schemes": ["flare", "hot"]}}, SCHEMA)
+    hot, flare = scheme_sections(cfg, "hot"), scheme_sections(cfg, "flare")
+    assert hot["explore"]["timestep_fs"] == 2.0 and flare["explore"]["timestep_fs"] == 5.0
+    assert hot["explore"]["schedule"] == flare["explore"]["schedule"] == cfg["explore"]["schedule"]
+    assert hot["model"] == flare["model"] and hot["name"] == "hot"
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "config" / "systems").glob("*.yaml")), ids=lambda p: p.name)
@@ -71,13 +101,14 @@ def test_structures():
 def test_seed_file_without_forces_is_rejected_naming_file_and_frame(tmp_path):
     from ase.io import write
 
-    from alff.pipeline import seed_step
+    from alff.steps import seed_step
 
     a = bulk_al()
     write(tmp_path / "seed.extxyz", [a, a])
     cfg = validate_config({"seed": {"method": "file", "path": str(tmp_path / "seed.extxyz")}}, SCHEMA)
     with pytest.raises(ValueError, match=r"seed.extxyz: frame 0 has no forces"):
-        seed_step(cfg, tmp_path / "train.extxyz", tmp_path / "state.extxyz", tmp_path / "cache")
+        seed_step(cfg["system"], cfg["seed"], cfg["oracle"], cfg["random_seed"], tmp_path / "train.extxyz",
+                  tmp_path / "state.extxyz", tmp_path / "cache")
     assert not (tmp_path / "train.extxyz").exists()
 
 

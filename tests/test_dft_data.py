@@ -24,7 +24,8 @@ def test_gp_learns_dft_copper():
     gp.fit(train[:3], atom_indices=idx)
     errors, stds = [], []
     for f in test:
-        forces, std = gp.predict(f, return_std=True)
+        r = gp.predict(f, return_std=True)
+        forces, std = r["forces"], r["forces_std"]
         errors.append(forces - f.arrays["force"])
         stds.append(std)
     err = np.concatenate(errors)
@@ -46,6 +47,6 @@ def test_gp_learns_dft_copper_energies():
     gp.fit(train[:3], atom_indices=idx)
     assert "sigma_e" in gp._active_hyps()
     for f in test:
-        res = gp.predict_all(f, return_std=False)
+        res = gp.predict(f, ("energy", "forces"))
         assert abs(res["energy"] - f.get_potential_energy()) / len(f) < 2e-3
         assert np.abs(res["forces"] - f.arrays["force"]).mean() < 0.04

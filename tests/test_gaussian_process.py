@@ -13,6 +13,8 @@ import reference_gp as ref
 HYPS = {"sigma2": 0.05, "ls2": 0.9, "sigma3": 0.002, "ls3": 0.8, "sigma_n": 0.01,
         "sigma_e": 0.003, "sigma_s": 1e-3}
 
+ALL = ("energy", "forces", "stress")
+
 
 @pytest.fixture(scope="module")
 def alcu_model():
@@ -67,7 +69,7 @@ def test_matches_dense_numpy_reference():
     X = test.positions
     kF = np.hstack([cov(("F", X), b) for b in blocks])
     kE = np.hstack([cov(("E", X), b) for b in blocks])
-    res = gp.predict_all(test, return_std=True)
+    res = gp.predict(test, ALL, return_std=True)
     np.testing.assert_allclose(res["forces"].ravel(), kF @ alpha, rtol=1e-5, atol=1e-7)
     assert res["energy"] == pytest.approx(float((kE @ alpha)[0]) + 4 * e0, abs=1e-6)
     # local energies sum to the total; their std is positive
@@ -75,7 +77,7 @@ def test_matches_dense_numpy_reference():
     assert res["energies_std"].shape == (4,) and np.all(res["energies_std"] > 0)
     kFF = cov(("F", X), ("F", X))
     var = np.diag(kFF) - np.einsum("ij,ji->i", kF, np.linalg.solve(Ky, kF.T))
-    np.testing.assert_allclose(res["force_std"].ravel(), np.sqrt(np.clip(var, 0, None)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(res["forces_std"].ravel(), np.sqrt(np.clip(var, 0, None)), rtol=1e-4, atol=1e-6)
 
 
 def _fd_forces(gp, atoms, idx, h=1e-4):
@@ -85,13 +87,13 @@ def _fd_forces(gp, atoms, idx, h=1e-4):
             p, m = atoms.copy(), atoms.copy()
             p.positions[a, x] += h
             m.positions[a, x] -= h
-            fd[n, x] = -(gp.predict_all(p, False)["energy"] - gp.predict_all(m, False)["energy"]) / (2 * h)
+            fd[n, x] = -(gp.predict(p, ALL)["energy"] - gp.predict(m, ALL)["energy"]) / (2 * h)
     return fd
 
 
 def test_forces_are_minus_energy_gradient(alcu_model):
     atoms = rattled_alcu(7)
-    res = alcu_model.predict_all(atoms, return_std=False)
+    res = alcu_model.predict(atoms, ALL)
     idx = [0, 5, 11]
     np.testing.assert_allclose(res["forces"][idx], _fd_forces(alcu_model, atoms, idx), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(res["forces"].sum(axis=0), 0.0, atol=1e-9)
@@ -102,13 +104,13 @@ def test_forces_in_cell_smaller_than_cutoff(alcu_model):
     """Atoms neighbour their own images: forces still the energy gradient."""
     atoms = Atoms("AlCu", positions=[[0, 0, 0], [1.3, 1.5, 1.2]], cell=[[2.9, 0.2, 0], [0.1, 2.8, 0.3], [0, 0.2, 3.0]],
                   pbc=True)
-    res = alcu_model.predict_all(atoms, return_std=False)
+    res = alcu_model.predict(atoms, ALL)
     np.testing.assert_allclose(res["forces"], _fd_forces(alcu_model, atoms, [0, 1]), rtol=1e-6, atol=1e-7)
 
 
 def test_stress_is_strain_derivative_of_energy(alcu_model):
     atoms = rattled_alcu(8)
-    stress = alcu_model.predict_all(atoms, return_std=False)["stress"]
+    stress = alcu_model.predict(atoms, ALL)["stress"]
     h = 1e-5
     voigt = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
     fd = np.zeros(6)
@@ -120,7 +122,7 @@ def test_stress_is_strain_derivative_of_energy(alcu_model):
             eps[b, a] += 0 if a == b else s / 2
             at = atoms.copy()
             at.set_cell(atoms.cell.array @ (np.eye(3) + eps), scale_atoms=True)
-            e.append(alcu_model.predict_all(at, False)["energy"])
+            e.append(alcu_model.predict(at, ALL)["energy"])
         fd[k] = (e[0] - e[1]) / (2 * h) / atoms.get_volume()
     np.testing.assert_allclose(stress, fd, rtol=1e-5, atol=1e-9)
 
@@ -146,30 +148,30 @@ def test_likelihood_gradient_matches_finite_difference(labels):
 
 def test_rotation_translation_permutation_invariance(alcu_model):
     atoms = rattled_alcu(9)
-    base = alcu_model.predict_all(atoms, return_std=True)
+    base = alcu_model.predict(atoms, ALL, return_std=True)
 
     R = Rotation.from_euler("zyx", [0.3, -1.1, 2.0]).as_matrix()
     rot = atoms.copy()
     rot.set_cell(atoms.cell.array @ R.T)
     rot.positions = atoms.positions @ R.T
-    r = alcu_model.predict_all(rot, return_std=True)
+    r = alcu_model.predict(rot, ALL, return_std=True)
     assert r["energy"] == pytest.approx(base["energy"], abs=1e-9)
     np.testing.assert_allclose(r["forces"], base["forces"] @ R.T, atol=1e-9)
     # total force variance per atom is the trace of a rotated covariance
-    np.testing.assert_allclose((r["force_std"] ** 2).sum(1), (base["force_std"] ** 2).sum(1), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose((r["forces_std"] ** 2).sum(1), (base["forces_std"] ** 2).sum(1), rtol=1e-6, atol=1e-12)
 
     tr = atoms.copy()
     tr.positions += [1.7, -0.4, 3.3]
-    t = alcu_model.predict_all(tr, return_std=True)
+    t = alcu_model.predict(tr, ALL, return_std=True)
     assert t["energy"] == pytest.approx(base["energy"], abs=1e-9)
     np.testing.assert_allclose(t["forces"], base["forces"], atol=1e-9)
-    np.testing.assert_allclose(t["force_std"], base["force_std"], atol=1e-9)
+    np.testing.assert_allclose(t["forces_std"], base["forces_std"], atol=1e-9)
 
     perm = np.random.default_rng(0).permutation(len(atoms))
-    p = alcu_model.predict_all(atoms[perm], return_std=True)
+    p = alcu_model.predict(atoms[perm], ALL, return_std=True)
     assert p["energy"] == pytest.approx(base["energy"], abs=1e-9)
     np.testing.assert_allclose(p["forces"], base["forces"][perm], atol=1e-9)
-    np.testing.assert_allclose(p["force_std"], base["force_std"][perm], atol=1e-9)
+    np.testing.assert_allclose(p["forces_std"], base["forces_std"][perm], atol=1e-9)
     np.testing.assert_allclose(p["stress"], base["stress"], atol=1e-12)
 
 
@@ -177,7 +179,8 @@ def test_learns_emt_aluminium(al_frames):
     gp = GaussianProcess(cutoffs={"twobody": 5.0, "threebody": 4.0})
     gp.fit(al_frames[:2], atom_indices=[range(0, 32, 2)] * 2)
     test = al_frames[3]
-    f, std = gp.predict(test, return_std=True)
+    r = gp.predict(test, return_std=True)
+    f, std = r["forces"], r["forces_std"]
     ref_f = test.get_forces()
     rmse = np.sqrt(np.mean((f - ref_f) ** 2))
     assert rmse < 0.05 * np.sqrt(np.mean(ref_f ** 2))
@@ -185,7 +188,7 @@ def test_learns_emt_aluminium(al_frames):
     assert 1 / 3 < rmse / np.sqrt(np.mean(std ** 2 + gp.hyps_["sigma_n"] ** 2)) < 3
     # a far-from-training structure is more uncertain
     odd = rattled_al(11, amp=0.6)
-    assert gp.predict(odd, return_std=True)[1].mean() > 2 * std.mean()
+    assert gp.predict(odd, return_std=True)["forces_std"].mean() > 2 * std.mean()
 
 
 def test_update_equals_full_fit(al_frames):
@@ -201,9 +204,9 @@ def test_update_equals_full_fit(al_frames):
     np.testing.assert_allclose(inc.L_, full.L_, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(inc.alpha_, full.alpha_, rtol=1e-6)
     assert inc.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=1e-9)
-    a, b = inc.predict_all(al_frames[3]), full.predict_all(al_frames[3])
+    a, b = inc.predict(al_frames[3], ALL, return_std=True), full.predict(al_frames[3], ALL, return_std=True)
     np.testing.assert_allclose(a["forces"], b["forces"], atol=1e-9)
-    np.testing.assert_allclose(a["force_std"], b["force_std"], atol=1e-9)
+    np.testing.assert_allclose(a["forces_std"], b["forces_std"], atol=1e-9)
 
 
 def test_save_load_roundtrip(tmp_path, alcu_model):
@@ -211,8 +214,8 @@ def test_save_load_roundtrip(tmp_path, alcu_model):
     assert path.exists() and path.with_suffix(".npz").exists()
     back = GaussianProcess.load(tmp_path / "gp.json")
     atoms = rattled_alcu(12)
-    a, b = alcu_model.predict_all(atoms), back.predict_all(atoms)
-    for k in ("forces", "force_std", "stress", "energies"):
+    a, b = alcu_model.predict(atoms, ALL, return_std=True), back.predict(atoms, ALL, return_std=True)
+    for k in ("forces", "forces_std", "stress", "energies"):
         np.testing.assert_allclose(a[k], b[k], rtol=1e-12, atol=1e-14)
     assert back.hyps_ == alcu_model.hyps_
     # the loaded model keeps learning
@@ -227,18 +230,18 @@ def test_ase_calculator(alcu_model):
     f = atoms.get_forces()
     s = atoms.get_stress()
     assert np.isfinite(e) and f.shape == (16, 3) and s.shape == (6,)
-    std = atoms.calc.results["force_std"]
+    std = atoms.calc.results["forces_std"]
     assert std.shape == (16, 3) and np.all(std >= 0)
-    np.testing.assert_allclose(f, alcu_model.predict(atoms), atol=1e-12)
+    np.testing.assert_allclose(f, alcu_model.predict(atoms)["forces"], atol=1e-12)
 
 
 def test_energy_path_matches_full_rows(alcu_model):
     """Energies without stress take the vectorised energy-row kernels; they
     must equal the all-rows (generic kernel) prediction, std included."""
     atoms = rattled_alcu(15)
-    full = alcu_model.predict_all(atoms, return_std=True, properties=("energy", "forces", "stress"))
-    fast = alcu_model.predict_all(atoms, return_std=True, properties=("energy", "forces"))
-    for k in ("forces", "force_std", "energies", "energies_std"):
+    full = alcu_model.predict(atoms, ALL, return_std=True)
+    fast = alcu_model.predict(atoms, ("energy", "forces"), return_std=True)
+    for k in ("forces", "forces_std", "energies", "energies_std"):
         np.testing.assert_allclose(fast[k], full[k], rtol=1e-8, atol=1e-10)
     assert "stress" not in fast
     # the calculator computes forces first and adds the energy on request
@@ -320,7 +323,7 @@ def test_energy_covariance_matches_local_energy_variance_and_is_invariant():
     one = bulk("Al", "fcc", a=4.0)
     one.rattle(0.05, seed=3)
     C1 = gp.energy_covariance([one])
-    var = gp.predict_all(one, properties=("energy",))["energies_std"][0] ** 2
+    var = gp.predict(one, ("energy",), return_std=True)["energies_std"][0] ** 2
     assert C1[0, 0] == pytest.approx(var, rel=1e-8)
     test = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 1, 1))
     test.positions += rng.normal(0, 0.05, test.positions.shape)

@@ -9,10 +9,11 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from alff.md import MD, VerletList, _forces
+from alff.md import MD, VerletList
+from alff.md.compiled import _forces, _verlet_arrays
 from alff.models import GaussianProcess
 from alff.models.mapped import MappedPotential
-from alff.models.mapped_kernels import mapped_energy_forces
+from alff.models.mapped_kernels import NeighborArrays, mapped_energy_forces
 
 from conftest import label_emt
 
@@ -49,7 +50,8 @@ def brute_force(mp, atoms):
     nbr = np.array([r[1] for r in rows], np.int64)
     D = np.array([r[2] for r in rows])
     d = np.array([r[3] for r in rows])
-    e, _, F, W, _ = mapped_energy_forces(len(atoms), mp.codes(atoms), first, nbr, D, d, *mp.kernel_args())
+    e, _, F, W, _ = mapped_energy_forces(len(atoms), mp.codes(atoms), NeighborArrays(first, nbr, D, d),
+                                         mp.kernel_args())
     return e, F, W
 
 
@@ -74,7 +76,7 @@ def test_verlet_list_forces_equal_brute_force(pot, case):
     x2 = x + rng.uniform(-0.15, 0.15, x.shape)
     b = a.copy()
     b.positions = x2
-    e, _, F, W, bad = _forces(x2, cell, vl.first, vl.nbr, vl.shift, pot.codes(a), *pot.kernel_args())
+    e, _, F, W, bad = _forces(x2, cell, _verlet_arrays(vl), pot.codes(a), pot.kernel_args())
     eb, Fb, Wb = brute_force(pot, b)
     assert bad < 0
     assert e == pytest.approx(eb, abs=1e-10)

@@ -127,13 +127,29 @@ def frame_clusters(atoms, codes, r2, r3, frame_index=None):
     codes = np.asarray(codes, dtype=np.int64)
     vol = float(abs(atoms.cell.volume)) if all(atoms.pbc) else 0.0
     first = np.searchsorted(i, np.arange(n + 1))
-    p = _pairs(first, j, D, d, codes, float(r2))
-    t = _triplets(first, j, D, d, codes, float(r3))
-    return FrameClusters(n, vol, *p, *t)
+    p_ptr, p_t, p_F, p_dF, p_spec, p_W = _pairs(first, j, D, d, codes, float(r2))
+    t_ptr, t_t, t_F, t_dF, t_spec, t_W = _triplets(first, j, D, d, codes, float(r3))
+    return FrameClusters(n_atoms=n, volume=vol, p_ptr=p_ptr, p_t=p_t, p_F=p_F, p_dF=p_dF, p_spec=p_spec, p_W=p_W,
+                         t_ptr=t_ptr, t_t=t_t, t_F=t_F, t_dF=t_dF, t_spec=t_spec, t_W=t_W)
 
 
 @njit(cache=True)
 def _pairs(first, nbr, D, d, codes, rc):
+    """Pair listings of every centre from a full neighbour list.
+
+    Parameters
+    ----------
+    first : (N + 1,) int CSR pointer of each centre's neighbours
+    nbr : (M,) int neighbour index; D : (M, 3) vectors r_j - r_i; d : (M,)
+        distances
+    codes : (N,) int species codes
+    rc : float 2-body cutoff
+
+    Returns
+    -------
+    ptr (N + 1,), t (P,), F (P,), dF (P,), spec (P, 2), W (P, 2, 10): the
+    ``p_*`` arrays of :class:`FrameClusters`.
+    """
     n = first.shape[0] - 1
     ptr = np.zeros(n + 1, np.int64)
     for a in range(n):
@@ -168,6 +184,8 @@ def _pairs(first, nbr, D, d, codes, rc):
 
 @njit(cache=True)
 def _virial_weights(W, c, slot, x, y, z, r, scale):
+    """Add ``scale`` times the Voigt virial weights of the side vector
+    ``(x, y, z)`` of length ``r`` to ``W[c, slot, 4:10]`` (``W`` (C, S, 10))."""
     v = (x, y, z)
     # Voigt order xx yy zz yz xz xy
     W[c, slot, 4] += scale * v[0] * v[0] / r
@@ -190,6 +208,14 @@ def _cross_sq(D, q1, q2):
 
 @njit(cache=True)
 def _triplets(first, nbr, D, d, codes, rc):
+    """Triplet listings of every centre from a full neighbour list (arguments
+    as :func:`_pairs`, ``rc`` the 3-body cutoff).
+
+    Returns
+    -------
+    ptr (N + 1,), t (T, 3), F (T,), dF (T, 3), spec (T, 3), W (T, 4, 10):
+    the ``t_*`` arrays of :class:`FrameClusters`.
+    """
     n = first.shape[0] - 1
     ptr = np.zeros(n + 1, np.int64)
     rc2 = rc * rc

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["ConfigError", "validate_config", "load_config"]
+__all__ = ["ConfigError", "validate_config", "load_config", "scheme_sections", "LEGACY_KEYS"]
 
 
 class ConfigError(ValueError):
@@ -64,6 +64,64 @@ def _coerce(value, schema):
     return value
 
 
+#: keys of the configuration before schemes (issue 11) -> where they live now
+LEGACY_KEYS = {
+    "model": "schemes.<name>.model",
+    "learn.std_tolerance_factor": "schemes.<name>.selector.std_tolerance_factor",
+    "learn.absolute": "schemes.<name>.selector.absolute",
+    "learn.max_atoms_added": "schemes.<name>.selector.max_atoms_added",
+    "learn.break_factor": "schemes.<name>.selector.break_factor",
+    "learn.hyps_opt_first": "schemes.<name>.model.optimize_first",
+    "learn.hyps_opt_every": "schemes.<name>.model.optimize_every",
+}
+
+
+def _legacy_errors(cfg):
+    errs = []
+    for old, new in LEGACY_KEYS.items():
+        sec, _, key = old.partition(".")
+        if (not key and sec in cfg) or (key and isinstance(cfg.get(sec), dict) and key in cfg[sec]):
+            errs.append(f"{old}: moved to {new} (a scheme; see config/config.yaml)")
+    return errs
+
+
+def _scheme_errors(cfg, schema):
+    from .models.registry import MODEL_KINDS
+    from .selection.registry import SELECTOR_KINDS
+    errs = []
+    for name in cfg["learn"]["schemes"]:
+        if name not in cfg["schemes"]:
+            errs.append(f"learn.schemes: '{name}' is not a section of schemes (defined: {sorted(cfg['schemes'])})")
+            continue
+        sc = cfg["schemes"][name]
+        for part, kinds in (("model", MODEL_KINDS), ("selector", SELECTOR_KINDS)):
+            kind = sc[part]["kind"]
+            if kind not in kinds and ":" not in kind:
+                errs.append(f"schemes.{name}.{part}.kind: '{kind}' is not one of {sorted(kinds)} "
+                            "nor an import path module:Class")
+        if sc["explore"]:
+            merged = _merged(cfg["explore"], sc["explore"])
+            v = _validator_with_defaults(dict(schema["properties"]["explore"], **{"$defs": schema.get("$defs", {})}))
+            for e in v.iter_errors(merged):
+                where = "." + _key_path(list(e.absolute_path)) if e.absolute_path else ""
+                errs.append(f"schemes.{name}.explore{where}: {e.message}")
+    return errs
+
+
+def scheme_sections(cfg, name):
+    """The sections of scheme ``name``: ``name``, ``model``, ``selector`` and
+    ``explore`` (the top-level section with the scheme's overrides)."""
+    sc = cfg["schemes"][name]
+    return {"name": name, "model": copy.deepcopy(sc["model"]), "selector": copy.deepcopy(sc["selector"]),
+            "explore": _merged(cfg["explore"], sc.get("explore") or {})}
+
+
+def _merged(base, override):
+    out = copy.deepcopy(base)
+    _merge(out, copy.deepcopy(override))
+    return out
+
+
 def _semantic_errors(cfg):
     errs = []
     o = cfg["oracle"]
@@ -110,6 +168,9 @@ def validate_config(config, schema_path):
     """
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
+    legacy = _legacy_errors(config)
+    if legacy:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(legacy))
     coerced = _coerce(config, schema)
     config.clear()
     config.update(coerced)
@@ -123,7 +184,7 @@ def validate_config(config, schema_path):
         else:
             msgs.append(f"{path}: {e.message}")
     if not msgs:
-        msgs = _semantic_errors(config)
+        msgs = _semantic_errors(config) + _scheme_errors(config, schema)
     if msgs:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
     return config

@@ -1,5 +1,10 @@
 """Molecular-dynamics state, temperature schedules and the BAOAB integrator.
 
+:meth:`Integrator.step` is the one Python MD step of alff: the explorer of
+every model and selector, the oracle MD of seeds and test sets and the MD
+of models without a compiled kernel (:class:`alff.md.MD`) all call it. The
+compiled loop of :mod:`alff.md` runs the same scheme for mapped potentials.
+
 ASE units throughout: positions in A, masses in amu, momenta ``m v``, time
 in ``ase.units.fs`` multiples, energies in eV.
 """
@@ -188,3 +193,41 @@ class Integrator:
         p = c1 * p + c2 * rng.standard_normal(p.shape)
         x = x + 0.5 * self.dt * p / self.m
         return x, p
+
+    def step(self, x, p, forces, evaluate, ensemble, temperature_K, rng, on_drift=None):
+        """One velocity-Verlet (``nve``) or BAOAB (``langevin``) step.
+
+        Parameters
+        ----------
+        x, p : (N, 3) arrays
+            Positions and momenta at the start of the step.
+        forces : (N, 3) array
+            Forces at ``x``.
+        evaluate : callable
+            ``evaluate(x, p) -> dict`` at the new positions (``p`` the
+            momenta before the last half kick); its ``forces`` entry kicks
+            the momenta. A result without ``forces`` (a failed oracle call)
+            ends the step without the last half kick.
+        ensemble : {'langevin', 'nve'}
+        temperature_K : float
+        rng : numpy.random.Generator
+            The Langevin noise.
+        on_drift : callable, optional
+            ``on_drift(x, p) -> x`` after the drift, before the forces (a
+            barostat rescales the cell and positions here).
+
+        Returns
+        -------
+        x, p : (N, 3) arrays
+            At the end of the step.
+        result : dict
+            What ``evaluate`` returned.
+        """
+        p = self.half_kick(p, forces)
+        x, p = self.drift_thermostat(x, p, ensemble, temperature_K, rng)
+        if on_drift is not None:
+            x = on_drift(x, p)
+        result = evaluate(x, p)
+        if result.get("forces") is not None:
+            p = self.half_kick(p, result["forces"])
+        return x, p, result

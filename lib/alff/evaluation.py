@@ -11,6 +11,13 @@ __all__ = ["predict_frames", "force_metrics", "calibration"]
 def predict_frames(model, frames):
     """Model forces and force std on labelled frames.
 
+    Parameters
+    ----------
+    model : Model
+        ``forces_std`` of its prediction is the std (NaN when the model
+        gives none).
+    frames : list of ase.Atoms
+
     Returns
     -------
     dict of arrays
@@ -19,10 +26,10 @@ def predict_frames(model, frames):
     """
     ref, pred, std, fidx = [], [], [], []
     for k, f in enumerate(frames):
-        r = model.predict_all(f, return_std=True, properties=("forces",))
+        r = model.predict(f, properties=("forces",), return_std=True)
         ref.append(np.asarray(f.get_forces()))
         pred.append(r["forces"])
-        std.append(r["force_std"])
+        std.append(r.get("forces_std", np.full((len(f), 3), np.nan)))
         fidx.append(np.full(len(f), k))
     if not ref:
         z = np.zeros((0, 3))

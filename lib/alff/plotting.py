@@ -32,12 +32,13 @@ def save_figure(fig, stem):
 
 def learning_figure(log, calls, stem):
     """FLARE Fig. 3a,b: temperature vs time with oracle calls marked;
-    cumulative oracle calls and the noise hyperparameter sigma_n.
+    cumulative oracle calls and the model's fitted label noise (FLARE's
+    sigma_n).
 
     Parameters
     ----------
     log : pandas.DataFrame
-        Learning log (columns step, time_ps, temperature_K, sigma_n,
+        Learning log (columns step, time_ps, temperature_K, noise,
         n_oracle_calls, event, phase; optional ``trajectory``).
     calls : pandas.DataFrame
         One row per oracle call (time_ps, status; optional ``trajectory``).
@@ -76,8 +77,8 @@ def learning_figure(log, calls, stem):
     for k, tr in enumerate(trajs):
         sub = log if tr is None else log[log["trajectory"] == tr]
         sub = sub.sort_values("time_ps", kind="stable")
-        ax3.plot(sub["time_ps"], sub["sigma_n"] * 1000.0, color="C1", lw=1.0, ls=("-", "--", ":", "-.")[k % 4])
-    ax3.set_ylabel(r"$\sigma_n$ (meV/$\mathrm{\AA}$)", color="C1")
+        ax3.plot(sub["time_ps"], sub["noise"] * 1000.0, color="C1", lw=1.0, ls=("-", "--", ":", "-.")[k % 4])
+    ax3.set_ylabel(r"force noise $\sigma_n$ (meV/$\mathrm{\AA}$)", color="C1")
     ax2.text(0.98, 0.05, "(b)", transform=ax2.transAxes, ha="right")
     fig.tight_layout()
     return save_figure(fig, stem)

@@ -60,6 +60,12 @@ def oracle_md(atoms, oracle, temperature_K, steps, timestep_fs=5.0, ensemble="la
                         temperature_K=kinetic_temperature(a.get_momenta(), masses))
         return lab
 
+    def evaluate(x, p, step):
+        a.set_positions(x)
+        a.set_momenta(p)
+        lab = call(step)
+        return {"label": lab, "forces": lab.get_forces() if is_ok(lab) else None}
+
     lab = call(0)
     for step in range(steps + 1):
         if not is_ok(lab):
@@ -74,14 +80,10 @@ def oracle_md(atoms, oracle, temperature_K, steps, timestep_fs=5.0, ensemble="la
                      kinetic_temperature(a.get_momenta(), masses), lab.get_potential_energy())
         if step == steps:
             break
-        f = lab.get_forces()
-        p = integ.half_kick(a.get_momenta(), f)
-        x, p = integ.drift_thermostat(a.get_positions(), p, ensemble, temperature_K, rng)
-        a.set_positions(x)
+        x, p, res = integ.step(a.get_positions(), a.get_momenta(), lab.get_forces(),
+                               lambda x, p: evaluate(x, p, step + 1), ensemble, temperature_K, rng)
         a.set_momenta(p)
-        lab = call(step + 1)
-        if is_ok(lab):
-            a.set_momenta(integ.half_kick(a.get_momenta(), lab.get_forces()))
+        lab = res["label"]
     state = MDState(a, 0, 0.0, rng)
     return frames, state, n_failed
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..clusters import N_ROWS
-from .manybody import (k2_block_pairs, k2_ff_soa_pairs, k2_xe_soa_pairs, k3_block_pairs,
-                       k3_ff_soa_pairs, k3_xe_soa_pairs)
+from .manybody import (EnergyPairColumns, EnergyTripletColumns, ForcePairColumns, ForceTripletColumns,
+                       PairBlocks, TripletBlocks, k2_block_pairs, k2_ff_soa_pairs, k2_xe_soa_pairs,
+                       k3_block_pairs, k3_ff_soa_pairs, k3_xe_soa_pairs)
 
 __all__ = ["BlockSet", "build_blocks", "kernel_matrix", "self_kernel_diag", "concat_blocks"]
 
@@ -184,12 +185,17 @@ def concat_blocks(a: BlockSet, b: BlockSet) -> BlockSet:
     )
 
 
-def _pairs_args(S: BlockSet):
-    return (S.p_t, S.p_F, S.p_dF, S.p_key, S.p_W, S.p_ptr, S.row_off, S.nrow, S.lo, S.hi)
+def _pair_blocks(S: BlockSet) -> PairBlocks:
+    """The pair listings of ``S`` as the kernels take them."""
+    return PairBlocks(distance=S.p_t, cutoff=S.p_F, cutoff_deriv=S.p_dF, species_key=S.p_key, weights=S.p_W,
+                      block_ptr=S.p_ptr, row_offset=S.row_off, n_rows=S.nrow, first_slot=S.lo, last_slot=S.hi)
 
 
-def _trip_args(S: BlockSet):
-    return (S.t_t, S.t_F, S.t_dF, S.t_spec, S.t_key, S.t_W, S.t_ptr, S.row_off, S.nrow, S.lo, S.hi)
+def _triplet_blocks(S: BlockSet) -> TripletBlocks:
+    """The triplet listings of ``S`` as the kernels take them."""
+    return TripletBlocks(sides=S.t_t, cutoff=S.t_F, cutoff_grad=S.t_dF, species=S.t_spec, species_key=S.t_key,
+                         weights=S.t_W, block_ptr=S.t_ptr, row_offset=S.row_off, n_rows=S.nrow, first_slot=S.lo,
+                         last_slot=S.hi)
 
 
 def kernel_matrix(A: BlockSet, B: BlockSet | None, ls2: float, ls3: float,
@@ -259,34 +265,34 @@ def _dispatch(A, B, ia, ib, shape, ls2, ls3, use2, use3, grad, transpose):
         ls = float(ls3 if body3 else ls2)
         if use and ff.any():
             if body3:
-                k3_ff_soa_pairs(sel(ff, ia), sel(ff, ib), *_trip_args(A)[:8], *_soa3(B), ls, K, dK, grad)
+                k3_ff_soa_pairs(sel(ff, ia), sel(ff, ib), _triplet_blocks(A), _soa3(B), ls, K, dK, grad)
             else:
-                k2_ff_soa_pairs(sel(ff, ia), sel(ff, ib), *_pairs_args(A)[:7], *_soa2(B), ls, K, dK, grad)
+                k2_ff_soa_pairs(sel(ff, ia), sel(ff, ib), _pair_blocks(A), _soa2(B), ls, K, dK, grad)
         for m, (P, Q), (x, y) in ((xe, (A, B), (ia, ib)), (ex, (B, A), (ib, ia))):
             if use and m.any():
                 fP = _force_blocks(P)
                 if body3:
-                    k3_xe_soa_pairs(sel(m, x), sel(m, y), *_trip_args(P)[:8], fP, *_soa3e(Q), ls, K, dK, grad)
+                    k3_xe_soa_pairs(sel(m, x), sel(m, y), _triplet_blocks(P), fP, _soa3e(Q), ls, K, dK, grad)
                 else:
-                    k2_xe_soa_pairs(sel(m, x), sel(m, y), *_pairs_args(P)[:7], fP, *_soa2e(Q), ls, K, dK, grad)
+                    k2_xe_soa_pairs(sel(m, x), sel(m, y), _pair_blocks(P), fP, _soa2e(Q), ls, K, dK, grad)
         if use and gen.any():
-            fn, args = (k3_block_pairs, _trip_args) if body3 else (k2_block_pairs, _pairs_args)
-            fn(sel(gen, ia), sel(gen, ib), *args(A), *args(B), ls, K, dK, grad)
+            fn, listings = (k3_block_pairs, _triplet_blocks) if body3 else (k2_block_pairs, _pair_blocks)
+            fn(sel(gen, ia), sel(gen, ib), listings(A), listings(B), ls, K, dK, grad)
         res.append((K, dK))
     return res
 
 
-def _soa2(S: BlockSet):
+def _soa2(S: BlockSet) -> ForcePairColumns:
     """Structure-of-arrays view of the pairs of a force-only set."""
     B = np.empty((6, len(S.p_F)))
     B[0] = S.p_t
     B[1] = S.p_F
     B[2] = S.p_dF
     B[3:6] = S.p_W[:, 1, :3].T
-    return B, S.p_key, S.p_ptr, S.row_off
+    return ForcePairColumns(columns=B, species_key=S.p_key, block_ptr=S.p_ptr, row_offset=S.row_off)
 
 
-def _soa3(S: BlockSet):
+def _soa3(S: BlockSet) -> ForceTripletColumns:
     """Structure-of-arrays view of the triplets of a force-only set."""
     B = np.empty((12, len(S.t_F)))
     B[0:3] = S.t_t.T
@@ -294,7 +300,8 @@ def _soa3(S: BlockSet):
     B[4:6] = S.t_dF[:, :2].T
     B[6:9] = S.t_W[:, 1, :3].T
     B[9:12] = S.t_W[:, 2, :3].T
-    return B, np.ascontiguousarray(S.t_spec.T), S.t_key, S.t_ptr, S.row_off
+    return ForceTripletColumns(columns=B, species=np.ascontiguousarray(S.t_spec.T), species_key=S.t_key,
+                               block_ptr=S.t_ptr, row_offset=S.row_off)
 
 
 def _energy_blocks(S: BlockSet) -> np.ndarray:
@@ -302,20 +309,21 @@ def _energy_blocks(S: BlockSet) -> np.ndarray:
     return (S.nrow == 1) & (S.lo == 0) & (S.hi == 0)
 
 
-def _soa2e(S: BlockSet):
+def _soa2e(S: BlockSet) -> EnergyPairColumns:
     """Pairs as (distance, cutoff x energy weight) for the energy kernels."""
     B = np.empty((2, len(S.p_F)))
     B[0] = S.p_t
     B[1] = S.p_F * S.p_W[:, 0, 0]
-    return B, S.p_key, S.p_ptr, S.row_off
+    return EnergyPairColumns(columns=B, species_key=S.p_key, block_ptr=S.p_ptr, row_offset=S.row_off)
 
 
-def _soa3e(S: BlockSet):
+def _soa3e(S: BlockSet) -> EnergyTripletColumns:
     """Triplets as (t0, t1, t2, cutoff x energy weight) for the energy kernels."""
     B = np.empty((4, len(S.t_F)))
     B[0:3] = S.t_t.T
     B[3] = S.t_F * S.t_W[:, 0, 0]
-    return B, np.ascontiguousarray(S.t_spec.T), S.t_key, S.t_ptr, S.row_off
+    return EnergyTripletColumns(columns=B, species=np.ascontiguousarray(S.t_spec.T), species_key=S.t_key,
+                                block_ptr=S.t_ptr, row_offset=S.row_off)
 
 
 def _force_blocks(S: BlockSet) -> np.ndarray:

@@ -20,11 +20,94 @@ length scale ``l`` is accumulated in ``dout`` when ``grad`` is true.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["k2_block_pairs", "k3_block_pairs", "k2_ff_soa_pairs", "k3_ff_soa_pairs",
+__all__ = ["PairBlocks", "TripletBlocks", "ForcePairColumns", "ForceTripletColumns", "EnergyPairColumns",
+           "EnergyTripletColumns", "k2_block_pairs", "k3_block_pairs", "k2_ff_soa_pairs", "k3_ff_soa_pairs",
            "k2_xe_soa_pairs", "k3_xe_soa_pairs", "expneg"]
+
+
+# Argument groups of the kernels (numba takes named tuples as arguments).
+# Shapes: P pair and T triplet listings, nb blocks, R weight rows.
+
+class PairBlocks(NamedTuple):
+    """The pair listings of a set of blocks (see :class:`~alff.kernels.blocks.BlockSet`)."""
+
+    distance: np.ndarray      # (P,) pair distance r_ij
+    cutoff: np.ndarray        # (P,) cutoff value
+    cutoff_deriv: np.ndarray  # (P,) its derivative d/dr
+    species_key: np.ndarray   # (P,) int code of the unordered species pair
+    weights: np.ndarray       # (P, 2, R) slot (value, d/dr) -> row weights
+    block_ptr: np.ndarray     # (nb + 1,) int CSR pointer of each block's listings
+    row_offset: np.ndarray    # (nb,) int first row of each block in the output
+    n_rows: np.ndarray        # (nb,) int rows of each block
+    first_slot: np.ndarray    # (nb,) int first active slot of each block
+    last_slot: np.ndarray     # (nb,) int last active slot of each block
+
+
+class TripletBlocks(NamedTuple):
+    """The triplet listings of a set of blocks."""
+
+    sides: np.ndarray         # (T, 3) sides (r_ij, r_ik, r_jk)
+    cutoff: np.ndarray        # (T,) product of the three cutoffs
+    cutoff_grad: np.ndarray   # (T, 3) its derivatives along each side
+    species: np.ndarray       # (T, 3) int vertex species (centre, j, k)
+    species_key: np.ndarray   # (T,) int code of the species multiset
+    weights: np.ndarray       # (T, 4, R) slot (value, d/dt0, d/dt1, d/dt2) -> row weights
+    block_ptr: np.ndarray     # (nb + 1,) int CSR pointer of each block's listings
+    row_offset: np.ndarray    # (nb,) int first row of each block in the output
+    n_rows: np.ndarray        # (nb,) int rows of each block
+    first_slot: np.ndarray    # (nb,) int first active slot of each block
+    last_slot: np.ndarray     # (nb,) int last active slot of each block
+
+
+# The second set of the vectorised kernels is a structure of arrays: one
+# (rows, listings) float array ``columns`` whose rows are read as 1-d arrays
+# in the inner loop. (One array, not one field per row: numba's code for
+# separate arrays measured 8-17 % slower there.)
+
+class ForcePairColumns(NamedTuple):
+    """Pairs of a force-only block set, second set of the force/force kernel."""
+
+    columns: np.ndarray      # (6, P) rows: distance, cutoff, d cutoff/dr, unit vector x, y, z
+    #                          (the d/dr -> Fx, Fy, Fz weights)
+    species_key: np.ndarray  # (P,) int
+    block_ptr: np.ndarray    # (nb + 1,) int CSR pointer of each block's listings
+    row_offset: np.ndarray   # (nb,) int first row (column of the output) of each block
+
+
+class ForceTripletColumns(NamedTuple):
+    """Triplets of a force-only block set, second set of the force/force kernel."""
+
+    columns: np.ndarray      # (12, T) rows: sides t0, t1, t2; cutoff product; its derivatives along
+    #                          t0, t1; unit vectors (x, y, z) of side t0, then of side t1 (the
+    #                          d/dt0, d/dt1 -> Fx, Fy, Fz weights)
+    species: np.ndarray      # (3, T) int vertex species (centre, j, k)
+    species_key: np.ndarray  # (T,) int
+    block_ptr: np.ndarray    # (nb + 1,) int
+    row_offset: np.ndarray   # (nb,) int
+
+
+class EnergyPairColumns(NamedTuple):
+    """Pairs of an energy-only block set, second set of the (force or energy)/energy kernel."""
+
+    columns: np.ndarray      # (2, P) rows: distance, cutoff times the energy weight
+    species_key: np.ndarray  # (P,) int
+    block_ptr: np.ndarray    # (nb + 1,) int
+    row_offset: np.ndarray   # (nb,) int
+
+
+class EnergyTripletColumns(NamedTuple):
+    """Triplets of an energy-only block set, second set of the (force or energy)/energy kernel."""
+
+    columns: np.ndarray      # (4, T) rows: sides t0, t1, t2, cutoff product times the energy weight
+    species: np.ndarray      # (3, T) int vertex species
+    species_key: np.ndarray  # (T,) int
+    block_ptr: np.ndarray    # (nb + 1,) int
+    row_offset: np.ndarray   # (nb,) int
 
 # vertex permutations (a, b, c) and the side permutation they induce, sides
 # ordered (01, 02, 12): permuted sides are (s_ab, s_ac, s_bc)
@@ -33,8 +116,11 @@ _SIDE = np.array([[0, 1, 2], [1, 0, 2], [0, 2, 1], [2, 0, 1], [1, 2, 0], [2, 1, 
 
 
 @njit(inline="always")
-def _scatter(WA, c, la, ha, RA, RB, Z, dZ, oa, ob, out, dout, grad):
-    """out[rows of A, rows of B] += W_c^T Z for the active slots of cluster c."""
+def _scatter(WA, c, la, ha, RA, Z, dZ, oa, ob, out, dout, grad):
+    """out[rows of A, rows of B] += W_c^T Z for the active slots ``la..ha``
+    of cluster ``c`` (weights ``WA`` (C, S, R), ``RA`` rows of A, ``Z``, ``dZ``
+    (S, RB) the slot x row-of-B products, tile origin ``(oa, ob)``)."""
+    RB = Z.shape[1]
     for x in range(la, ha + 1):
         for ra in range(RA):
             w = WA[c, x, ra]
@@ -47,9 +133,14 @@ def _scatter(WA, c, la, ha, RA, RB, Z, dZ, oa, ob, out, dout, grad):
 
 
 @njit(cache=True, fastmath=True)
-def _k3_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, nrA, loA, hiA,
-              tB, FB, dFB, sB, kB, WB, pB, roB, nrB, loB, hiB,
-              ls, out, dout, grad, VERT, SIDE):
+def _k3_block(a, b, A, B, ls, out, dout, grad, VERT, SIDE):
+    """Block ``a`` of ``A`` against block ``b`` of ``B`` (both
+    :class:`TripletBlocks`); ``VERT``, ``SIDE`` (6, 3) the vertex
+    permutations and the side permutations they induce."""
+    tA, FA, dFA, sA, kA, WA, pA = A.sides, A.cutoff, A.cutoff_grad, A.species, A.species_key, A.weights, A.block_ptr
+    roA, nrA, loA, hiA = A.row_offset, A.n_rows, A.first_slot, A.last_slot
+    tB, FB, dFB, sB, kB, WB, pB = B.sides, B.cutoff, B.cutoff_grad, B.species, B.species_key, B.weights, B.block_ptr
+    roB, nrB, loB, hiB = B.row_offset, B.n_rows, B.first_slot, B.last_slot
     RA = nrA[a]
     RB = nrB[b]
     la, ha = loA[a], hiA[a]
@@ -124,33 +215,23 @@ def _k3_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, nrA, loA, hiA,
                         w = WB[c2, y, r]
                         Z[x, r] += mxy * w
                         dZ[x, r] += dmxy * w
-        _scatter(WA, c, la, ha, RA, RB, Z, dZ, roA[a], roB[b], out, dout, grad)
+        _scatter(WA, c, la, ha, RA, Z, dZ, roA[a], roB[b], out, dout, grad)
 
 
 @njit(parallel=True, cache=True)
-def k3_block_pairs(ia, ib, tA, FA, dFA, sA, kA, WA, pA, roA, nrA, loA, hiA,
-                   tB, FB, dFB, sB, kB, WB, pB, roB, nrB, loB, hiB,
-                   ls, out, dout, grad):
+def k3_block_pairs(ia, ib, A, B, ls, out, dout, grad):
     """Accumulate the 3-body kernel of the block pairs ``(ia[q], ib[q])``.
 
     Parameters
     ----------
     ia, ib : (Q,) int arrays
         Block pairs; each pair must write a distinct region of ``out``.
-    tA : (T, 3) array
-        Triplet sides of set A; ``tB`` likewise.
-    FA : (T,) array
-        Cutoff products; ``dFA`` (T, 3) their derivatives.
-    sA : (T, 3) int array
-        Vertex species; ``kA`` (T,) a code of the species multiset.
-    WA : (T, 4, R) array
-        Slot -> row weights.
-    pA : (nA + 1,) int array
-        CSR pointer of the listings of each block.
-    roA, nrA : (nA,) int arrays
-        Row offset of each block in ``out`` and its number of rows.
-    loA, hiA : (nA,) int arrays
-        First and last active slot of each block.
+    A, B : TripletBlocks
+        Triplet listings (sides (T, 3), cutoff products (T,) and their
+        derivatives (T, 3), vertex species (T, 3), species keys (T,),
+        slot -> row weights (T, 4, R)), the CSR pointer (nb + 1,) of each
+        block's listings, and per block (nb,): row offset in ``out``, number
+        of rows, first and last active slot.
     ls : float
         Length scale.
     out, dout : (rowsA, rowsB) arrays
@@ -158,15 +239,16 @@ def k3_block_pairs(ia, ib, tA, FA, dFA, sA, kA, WA, pA, roA, nrA, loA, hiA,
     grad : bool
     """
     for q in prange(ia.shape[0]):
-        _k3_block(ia[q], ib[q], tA, FA, dFA, sA, kA, WA, pA, roA, nrA, loA, hiA,
-                  tB, FB, dFB, sB, kB, WB, pB, roB, nrB, loB, hiB,
-                  ls, out, dout, grad, _VERT, _SIDE)
+        _k3_block(ia[q], ib[q], A, B, ls, out, dout, grad, _VERT, _SIDE)
 
 
 @njit(cache=True, fastmath=True)
-def _k2_block(a, b, tA, FA, dFA, kA, WA, pA, roA, nrA, loA, hiA,
-              tB, FB, dFB, kB, WB, pB, roB, nrB, loB, hiB,
-              ls, out, dout, grad):
+def _k2_block(a, b, A, B, ls, out, dout, grad):
+    """Block ``a`` of ``A`` against block ``b`` of ``B`` (both :class:`PairBlocks`)."""
+    tA, FA, dFA, kA, WA, pA = A.distance, A.cutoff, A.cutoff_deriv, A.species_key, A.weights, A.block_ptr
+    roA, nrA, loA, hiA = A.row_offset, A.n_rows, A.first_slot, A.last_slot
+    tB, FB, dFB, kB, WB, pB = B.distance, B.cutoff, B.cutoff_deriv, B.species_key, B.weights, B.block_ptr
+    roB, nrB, loB, hiB = B.row_offset, B.n_rows, B.first_slot, B.last_slot
     RA = nrA[a]
     RB = nrB[b]
     la, ha = min(loA[a], 1), min(hiA[a], 1)
@@ -212,23 +294,19 @@ def _k2_block(a, b, tA, FA, dFA, kA, WA, pA, roA, nrA, loA, hiA,
                         w = WB[c2, y, r]
                         Z[x, r] += m * w
                         dZ[x, r] += dm * w
-        _scatter(WA, c, la, ha, RA, RB, Z, dZ, roA[a], roB[b], out, dout, grad)
+        _scatter(WA, c, la, ha, RA, Z, dZ, roA[a], roB[b], out, dout, grad)
 
 
 @njit(parallel=True, cache=True)
-def k2_block_pairs(ia, ib, tA, FA, dFA, kA, WA, pA, roA, nrA, loA, hiA,
-                   tB, FB, dFB, kB, WB, pB, roB, nrB, loB, hiB,
-                   ls, out, dout, grad):
+def k2_block_pairs(ia, ib, A, B, ls, out, dout, grad):
     """Accumulate the 2-body kernel of the block pairs ``(ia[q], ib[q])``.
 
-    Same layout as :func:`k3_block_pairs` with pair listings: ``tA, FA, dFA``
-    are (P,) arrays, ``kA`` (P,) the unordered species-pair code and ``WA``
-    (P, 2, R) the (value, d/dr) -> row weights.
+    Same layout as :func:`k3_block_pairs` with :class:`PairBlocks`:
+    distances, cutoffs and their derivatives (P,), the unordered
+    species-pair code (P,) and the (value, d/dr) -> row weights (P, 2, R).
     """
     for q in prange(ia.shape[0]):
-        _k2_block(ia[q], ib[q], tA, FA, dFA, kA, WA, pA, roA, nrA, loA, hiA,
-                  tB, FB, dFB, kB, WB, pB, roB, nrB, loB, hiB,
-                  ls, out, dout, grad)
+        _k2_block(ia[q], ib[q], A, B, ls, out, dout, grad)
 
 
 @njit(inline="always", fastmath=True)
@@ -261,7 +339,22 @@ def _perm_weights(q0, q1, q2, r0, r1, r2, same):
 
 
 @njit(inline="always", fastmath=True)
-def _ffp(d0, d1, d2, dm0, dm1, p00, p01, p10, p11, FA, FB, a0c, a1c, g0, g1, inv, ils, on):
+def _ffp(d, dm, p, FA, FB, a_c, g, inv, ils, on):
+    """One vertex permutation of the force/force 3-body kernel.
+
+    ``d`` (d0, d1, d2): side differences ``t - sigma(u)``; ``dm`` (dm0, dm1):
+    the differences matched to the second cluster's sides t0, t1; ``p``
+    (p00, p01, p10, p11): 1 where side x of the first cluster maps onto side
+    y of the second; ``FA``, ``FB`` cutoff products; ``a_c`` (a0c, a1c),
+    ``g`` (g0, g1) their derivatives along t0, t1; ``inv`` 1/l^2, ``ils``
+    1/l; ``on`` the permutation weight. Returns the 2x2 slot kernel
+    (M00, M01, M10, M11) and its length-scale derivative.
+    """
+    d0, d1, d2 = d
+    dm0, dm1 = dm
+    p00, p01, p10, p11 = p
+    a0c, a1c = a_c
+    g0, g1 = g
     s2 = d0 * d0 + d1 * d1 + d2 * d2
     G = on * expneg(-0.5 * s2 * inv)
     dG = G * s2 * inv * ils
@@ -287,14 +380,23 @@ def _ffp(d0, d1, d2, dm0, dm1, p00, p01, p10, p11, FA, FB, a0c, a1c, g0, g1, inv
 
 
 @njit(cache=True, fastmath=True)
-def _k3_ff_soa_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, B, sB, kB, pB, roB, ls, out, dout, grad):
+def _k3_ff_soa_block(a, b, A, B, ls, out, dout, grad):
+    """Force block ``a`` of ``A`` (:class:`TripletBlocks`) against force
+    block ``b`` of ``B`` (:class:`ForceTripletColumns`)."""
+    tA, FA, dFA, sA, kA, WA, pA = A.sides, A.cutoff, A.cutoff_grad, A.species, A.species_key, A.weights, A.block_ptr
+    roA = A.row_offset
+    kB, pB, roB = B.species_key, B.block_ptr, B.row_offset
     inv = 1.0 / (ls * ls)
     ils = 1.0 / ls
     oa = roA[a]
     ob = roB[b]
     lo, hi = pB[b], pB[b + 1]
-    u0a, u1a, u2a, FBa, g0a, g1a = B[0], B[1], B[2], B[3], B[4], B[5]
-    w0x, w0y, w0z, w1x, w1y, w1z = B[6], B[7], B[8], B[9], B[10], B[11]
+    sB = B.species
+    cols = B.columns
+    # sides, cutoff product and its derivatives along t0, t1
+    u0a, u1a, u2a, FBa, g0a, g1a = cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
+    # unit vectors of sides t0 and t1
+    w0x, w0y, w0z, w1x, w1y, w1z = cols[6], cols[7], cols[8], cols[9], cols[10], cols[11]
     s0a, s1a, s2a = sB[0], sB[1], sB[2]
     for c in range(pA[a], pA[a + 1]):
         t0 = tA[c, 0]
@@ -319,18 +421,20 @@ def _k3_ff_soa_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, B, sB, kB, pB, roB,
             e012, e021, e102, e120, e201, e210 = _perm_weights(q0, q1, q2, r0, r1, r2, same)
             # vertex perm -> side perm sigma: 012->(0,1,2) 021->(1,0,2) 102->(0,2,1)
             # 120->(2,0,1) 201->(1,2,0) 210->(2,1,0)
-            m = _ffp(t0 - u0, t1 - u1, t2 - u2, t0 - u0, t1 - u1, 1.0, 0.0, 0.0, 1.0,
-                     FAc, FBc, a0c, a1c, g0, g1, inv, ils, e012)
-            m2 = _ffp(t0 - u1, t1 - u0, t2 - u2, t1 - u0, t0 - u1, 0.0, 1.0, 1.0, 0.0,
-                      FAc, FBc, a0c, a1c, g0, g1, inv, ils, e021)
-            m3 = _ffp(t0 - u0, t1 - u2, t2 - u1, t0 - u0, t2 - u1, 1.0, 0.0, 0.0, 0.0,
-                      FAc, FBc, a0c, a1c, g0, g1, inv, ils, e102)
-            m4 = _ffp(t0 - u2, t1 - u0, t2 - u1, t1 - u0, t2 - u1, 0.0, 0.0, 1.0, 0.0,
-                      FAc, FBc, a0c, a1c, g0, g1, inv, ils, e120)
-            m5 = _ffp(t0 - u1, t1 - u2, t2 - u0, t2 - u0, t0 - u1, 0.0, 1.0, 0.0, 0.0,
-                      FAc, FBc, a0c, a1c, g0, g1, inv, ils, e201)
-            m6 = _ffp(t0 - u2, t1 - u1, t2 - u0, t2 - u0, t1 - u1, 0.0, 0.0, 0.0, 1.0,
-                      FAc, FBc, a0c, a1c, g0, g1, inv, ils, e210)
+            ac = (a0c, a1c)
+            gc = (g0, g1)
+            m = _ffp((t0 - u0, t1 - u1, t2 - u2), (t0 - u0, t1 - u1), (1.0, 0.0, 0.0, 1.0),
+                     FAc, FBc, ac, gc, inv, ils, e012)
+            m2 = _ffp((t0 - u1, t1 - u0, t2 - u2), (t1 - u0, t0 - u1), (0.0, 1.0, 1.0, 0.0),
+                      FAc, FBc, ac, gc, inv, ils, e021)
+            m3 = _ffp((t0 - u0, t1 - u2, t2 - u1), (t0 - u0, t2 - u1), (1.0, 0.0, 0.0, 0.0),
+                      FAc, FBc, ac, gc, inv, ils, e102)
+            m4 = _ffp((t0 - u2, t1 - u0, t2 - u1), (t1 - u0, t2 - u1), (0.0, 0.0, 1.0, 0.0),
+                      FAc, FBc, ac, gc, inv, ils, e120)
+            m5 = _ffp((t0 - u1, t1 - u2, t2 - u0), (t2 - u0, t0 - u1), (0.0, 1.0, 0.0, 0.0),
+                      FAc, FBc, ac, gc, inv, ils, e201)
+            m6 = _ffp((t0 - u2, t1 - u1, t2 - u0), (t2 - u0, t1 - u1), (0.0, 0.0, 0.0, 1.0),
+                      FAc, FBc, ac, gc, inv, ils, e210)
             M00 = m[0] + m2[0] + m3[0] + m4[0] + m5[0] + m6[0]
             M01 = m[1] + m2[1] + m3[1] + m4[1] + m5[1] + m6[1]
             M10 = m[2] + m2[2] + m3[2] + m4[2] + m5[2] + m6[2]
@@ -365,27 +469,34 @@ def _k3_ff_soa_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, B, sB, kB, pB, roB,
 
 
 @njit(parallel=True, cache=True)
-def k3_ff_soa_pairs(ia, ib, tA, FA, dFA, sA, kA, WA, pA, roA, B, sB, kB, pB, roB, ls, out, dout, grad):
+def k3_ff_soa_pairs(ia, ib, A, B, ls, out, dout, grad):
     """Force/force 3-body kernel with a branch-free, vectorisable inner loop.
 
-    ``B`` (12, T) holds the second set's triplets as structure of arrays:
-    sides t0, t1, t2, cutoff product, its derivatives along t0, t1, and the
-    unit vectors (x, y, z) of sides t0 and t1; ``sB`` (3, T) the vertex
-    species. Other arguments as in :func:`k3_block_pairs`.
+    ``A`` (:class:`TripletBlocks`) and ``B`` (:class:`ForceTripletColumns`:
+    the second set's triplets as structure of arrays, (12, T) columns of
+    sides t0, t1, t2, cutoff product, its derivatives along t0, t1 and the
+    unit vectors (x, y, z) of sides t0 and t1; vertex species (3, T)) are
+    force-only sets. Other arguments as in :func:`k3_block_pairs`.
     """
     for q in prange(ia.shape[0]):
-        _k3_ff_soa_block(ia[q], ib[q], tA, FA, dFA, sA, kA, WA, pA, roA, B, sB, kB, pB, roB,
-                         ls, out, dout, grad)
+        _k3_ff_soa_block(ia[q], ib[q], A, B, ls, out, dout, grad)
 
 
 @njit(cache=True, fastmath=True)
-def _k2_ff_soa_block(a, b, tA, FA, dFA, kA, WA, pA, roA, B, kB, pB, roB, ls, out, dout, grad):
+def _k2_ff_soa_block(a, b, A, B, ls, out, dout, grad):
+    """Force block ``a`` of ``A`` (:class:`PairBlocks`) against force block
+    ``b`` of ``B`` (:class:`ForcePairColumns`)."""
+    tA, FA, dFA, kA, WA, pA = A.distance, A.cutoff, A.cutoff_deriv, A.species_key, A.weights, A.block_ptr
+    roA = A.row_offset
+    kB, pB, roB = B.species_key, B.block_ptr, B.row_offset
     inv = 1.0 / (ls * ls)
     ils = 1.0 / ls
     oa = roA[a]
     ob = roB[b]
     lo, hi = pB[b], pB[b + 1]
-    tBa, FBa, gBa, wx, wy, wz = B[0], B[1], B[2], B[3], B[4], B[5]
+    cols = B.columns
+    # distance, cutoff, its derivative, unit vector
+    tBa, FBa, gBa, wx, wy, wz = cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
     for c in range(pA[a], pA[a + 1]):
         t = tA[c]
         FAc = FA[c]
@@ -422,15 +533,15 @@ def _k2_ff_soa_block(a, b, tA, FA, dFA, kA, WA, pA, roA, B, kB, pB, roB, ls, out
 
 
 @njit(parallel=True, cache=True)
-def k2_ff_soa_pairs(ia, ib, tA, FA, dFA, kA, WA, pA, roA, B, kB, pB, roB, ls, out, dout, grad):
+def k2_ff_soa_pairs(ia, ib, A, B, ls, out, dout, grad):
     """Force/force 2-body kernel with a vectorisable inner loop.
 
-    ``B`` (6, P) holds the second set's pairs as structure of arrays:
-    distance, cutoff, its derivative and the unit vector (x, y, z).
+    ``A`` (:class:`PairBlocks`) and ``B`` (:class:`ForcePairColumns`: the
+    second set's pairs as (6, P) columns of distance, cutoff, its derivative
+    and the unit vector (x, y, z)) are force-only sets.
     """
     for q in prange(ia.shape[0]):
-        _k2_ff_soa_block(ia[q], ib[q], tA, FA, dFA, kA, WA, pA, roA, B, kB, pB, roB,
-                         ls, out, dout, grad)
+        _k2_ff_soa_block(ia[q], ib[q], A, B, ls, out, dout, grad)
 
 
 @njit(inline="always", fastmath=True)
@@ -448,14 +559,20 @@ def _fep(d0, d1, d2, FA, a0c, a1c, inv, ils, on):
 
 
 @njit(cache=True, fastmath=True)
-def _k3_xe_soa_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, forceA, B, sB, kB, pB, roB,
-                     ls, out, dout, grad):
+def _k3_xe_soa_block(a, b, A, forceA, B, ls, out, dout, grad):
+    """Force or energy block ``a`` of ``A`` (:class:`TripletBlocks`) against
+    energy block ``b`` of ``B`` (:class:`EnergyTripletColumns`)."""
+    tA, FA, dFA, sA, kA, WA, pA = A.sides, A.cutoff, A.cutoff_grad, A.species, A.species_key, A.weights, A.block_ptr
+    roA = A.row_offset
+    kB, pB, roB = B.species_key, B.block_ptr, B.row_offset
     inv = 1.0 / (ls * ls)
     ils = 1.0 / ls
     oa = roA[a]
     ob = roB[b]
     lo, hi = pB[b], pB[b + 1]
-    u0a, u1a, u2a, FWa = B[0], B[1], B[2], B[3]
+    sB = B.species
+    cols = B.columns
+    u0a, u1a, u2a, FWa = cols[0], cols[1], cols[2], cols[3]  # sides, cutoff product x energy weight
     s0a, s1a, s2a = sB[0], sB[1], sB[2]
     for c in range(pA[a], pA[a + 1]):
         t0 = tA[c, 0]
@@ -500,28 +617,35 @@ def _k3_xe_soa_block(a, b, tA, FA, dFA, sA, kA, WA, pA, roA, forceA, B, sB, kB, 
 
 
 @njit(parallel=True, cache=True)
-def k3_xe_soa_pairs(ia, ib, tA, FA, dFA, sA, kA, WA, pA, roA, forceA, B, sB, kB, pB, roB,
-                    ls, out, dout, grad):
+def k3_xe_soa_pairs(ia, ib, A, forceA, B, ls, out, dout, grad):
     """3-body kernel between force-only or energy-only blocks (A) and
     energy-only blocks (B), vectorised over B's triplets.
 
-    ``forceA`` (nA,) bool tells force blocks (rows Fx, Fy, Fz) from energy
-    blocks (one row). ``B`` (4, T) holds sides t0, t1, t2 and the cutoff
-    product times the energy weight; ``sB`` (3, T) the vertex species.
+    ``A`` : :class:`TripletBlocks`; ``forceA`` (nA,) bool tells its force
+    blocks (rows Fx, Fy, Fz) from its energy blocks (one row). ``B`` :
+    :class:`EnergyTripletColumns`, (4, T) columns of sides t0, t1, t2 and
+    cutoff product times the energy weight, vertex species (3, T). Other
+    arguments as in
+    :func:`k3_block_pairs`.
     """
     for q in prange(ia.shape[0]):
-        _k3_xe_soa_block(ia[q], ib[q], tA, FA, dFA, sA, kA, WA, pA, roA, forceA, B, sB, kB, pB, roB,
-                         ls, out, dout, grad)
+        _k3_xe_soa_block(ia[q], ib[q], A, forceA, B, ls, out, dout, grad)
 
 
 @njit(cache=True, fastmath=True)
-def _k2_xe_soa_block(a, b, tA, FA, dFA, kA, WA, pA, roA, forceA, B, kB, pB, roB, ls, out, dout, grad):
+def _k2_xe_soa_block(a, b, A, forceA, B, ls, out, dout, grad):
+    """Force or energy block ``a`` of ``A`` (:class:`PairBlocks`) against
+    energy block ``b`` of ``B`` (:class:`EnergyPairColumns`)."""
+    tA, FA, dFA, kA, WA, pA = A.distance, A.cutoff, A.cutoff_deriv, A.species_key, A.weights, A.block_ptr
+    roA = A.row_offset
+    kB, pB, roB = B.species_key, B.block_ptr, B.row_offset
     inv = 1.0 / (ls * ls)
     ils = 1.0 / ls
     oa = roA[a]
     ob = roB[b]
     lo, hi = pB[b], pB[b + 1]
-    tBa, FWa = B[0], B[1]
+    cols = B.columns
+    tBa, FWa = cols[0], cols[1]  # distance, cutoff x energy weight
     for c in range(pA[a], pA[a + 1]):
         t = tA[c]
         FAc = FA[c]
@@ -552,10 +676,10 @@ def _k2_xe_soa_block(a, b, tA, FA, dFA, kA, WA, pA, roA, forceA, B, kB, pB, roB,
 
 
 @njit(parallel=True, cache=True)
-def k2_xe_soa_pairs(ia, ib, tA, FA, dFA, kA, WA, pA, roA, forceA, B, kB, pB, roB, ls, out, dout, grad):
-    """2-body kernel between force-only or energy-only blocks (A) and
-    energy-only blocks (B); ``B`` (2, P) holds distance and cutoff times
-    the energy weight."""
+def k2_xe_soa_pairs(ia, ib, A, forceA, B, ls, out, dout, grad):
+    """2-body kernel between force-only or energy-only blocks (A,
+    :class:`PairBlocks`, ``forceA`` (nA,) bool marks its force blocks) and
+    energy-only blocks (B, :class:`EnergyPairColumns`: (2, P) columns of
+    distance and cutoff times the energy weight)."""
     for q in prange(ia.shape[0]):
-        _k2_xe_soa_block(ia[q], ib[q], tA, FA, dFA, kA, WA, pA, roA, forceA, B, kB, pB, roB,
-                         ls, out, dout, grad)
+        _k2_xe_soa_block(ia[q], ib[q], A, forceA, B, ls, out, dout, grad)

@@ -19,32 +19,25 @@ import logging
 import time
 
 import numpy as np
-from scipy.linalg import cho_solve, solve_triangular
-from scipy.optimize import minimize
+from scipy.linalg import cho_solve
 
 from ..clusters import frame_clusters
-from ..kernels.blocks import FORCE_ROWS, build_blocks, concat_blocks, kernel_matrix, self_kernel_diag
-from ..linalg import cholesky_append, inverse_from_cholesky, robust_cholesky
+from ..kernels.blocks import FORCE_ROWS, build_blocks, concat_blocks, kernel_matrix
+from ..linalg import cholesky_append
+from .gp_hyperparameters import BOUNDS, HYP_ORDER, HyperparameterMixin
+from .gp_prediction import PredictionMixin
 from .storage import read_model, write_model
 from .training_set import labelled_frame, pack_frames, unpack_frames
 
-__all__ = ["GaussianProcess"]
+__all__ = ["GaussianProcess", "BOUNDS", "HYP_ORDER"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "alff.GaussianProcess"
 FORMAT_VERSION = 1
-HYP_ORDER = ("sigma2", "ls2", "sigma3", "ls3", "sigma_n", "sigma_e", "sigma_s")
-BOUNDS = {
-    "sigma2": (1e-6, 1e4), "sigma3": (1e-6, 1e4),
-    "ls2": (0.05, 20.0), "ls3": (0.05, 20.0),
-    "sigma_n": (1e-4, 10.0), "sigma_e": (1e-5, 10.0), "sigma_s": (1e-7, 1.0),
-}
-FULL_ROWS = [(r, 1.0) for r in range(10)]
-ENERGY_ROWS = [(3, 1.0)]
 
 
-class GaussianProcess:
+class GaussianProcess(HyperparameterMixin, PredictionMixin):
     """FLARE 2+3-body Gaussian-process force field.
 
     Parameters
@@ -75,6 +68,10 @@ class GaussianProcess:
         The optimisation also stops when an iteration improves the log
         likelihood by less than this fraction of its value (1e-6 is 0.01
         nats for a thousand-label training set: far below significance).
+    optimize_first, optimize_every : int
+        :meth:`update` re-optimises the hyperparameters after each of the
+        first ``optimize_first`` updates and every ``optimize_every``-th
+        update after that (0: never); the FLARE schedule.
 
 
     Attributes
@@ -89,12 +86,20 @@ class GaussianProcess:
         Lower Cholesky factor of ``K_y``.
     log_likelihood_ : float
     n_envs_ : int
-        Number of force-trained atomic environments.
+        Number of force-trained atomic environments (also ``n_train_``).
+    noise_ : float
+        The force noise ``sigma_n`` (eV/A).
+    n_updates_ : int
+        Calls of :meth:`update` since the last :meth:`fit` (the
+        re-optimisation schedule counts them).
     """
+
+    kind = "gp"
+    mappable = True  # MappedPotential.from_model tabulates it as splines
 
     def __init__(self, cutoffs=None, species=None, hyps=None, energy_labels=False,
                  stress_labels=False, reference_energies=None, maxiter=20, opt_tol=1e-4,
-                 opt_rtol=1e-6):
+                 opt_rtol=1e-6, optimize_first=0, optimize_every=0):
         cutoffs = dict(cutoffs or {"twobody": 5.0, "threebody": 4.0})
         unknown = set(cutoffs) - {"twobody", "threebody"}
         if unknown:
@@ -116,7 +121,25 @@ class GaussianProcess:
         self.maxiter = int(maxiter)
         self.opt_tol = float(opt_tol)
         self.opt_rtol = float(opt_rtol)
+        self.optimize_first = int(optimize_first)
+        self.optimize_every = int(optimize_every)
         self._reset()
+
+    @classmethod
+    def from_config(cls, section, previous=None):
+        """From a scheme's ``model`` section (kind ``gp``); the hyperparameters
+        start from ``previous``'s when given (batch iterations)."""
+        s = dict(section)
+        kw = dict(cutoffs=s.get("cutoffs"), hyps=dict(s.get("hyps") or {}),
+                  energy_labels=bool(s.get("energy_labels", False)),
+                  stress_labels=bool(s.get("stress_labels", False)),
+                  maxiter=int(s.get("maxiter", 20)), optimize_first=int(s.get("optimize_first", 0)),
+                  optimize_every=int(s.get("optimize_every", 0)))
+        if s.get("species"):
+            kw["species"] = s["species"]
+        if previous is not None:
+            kw["hyps"] = dict(previous.hyps_)
+        return cls(**kw)
 
     # ------------------------------------------------------------------ setup
     def _reset(self):
@@ -133,6 +156,7 @@ class GaussianProcess:
         self.alpha_ = None
         self.log_likelihood_ = None
         self.timings_ = {}
+        self.n_updates_ = 0
 
     @property
     def r2(self):
@@ -157,6 +181,14 @@ class GaussianProcess:
     @property
     def n_labels_(self):
         return len(self._y)
+
+    @property
+    def n_train_(self):
+        return self.n_envs_
+
+    @property
+    def noise_(self):
+        return float(self.hyps_["sigma_n"])
 
     def _codes(self, atoms, index=None):
         lookup = {z: k for k, z in enumerate(self.species_)}
@@ -308,11 +340,20 @@ class GaussianProcess:
         frames = list(frames)
         if not frames:
             return self
+        self._extend(frames, atom_indices)
+        self.n_updates_ += 1
+        k = self.n_updates_
+        if k <= self.optimize_first or (self.optimize_every and (k - self.optimize_first) % self.optimize_every == 0):
+            self.optimize()
+        return self
+
+    def _extend(self, frames, atom_indices):
+        """Append frames to the kernel matrix and its Cholesky factor."""
         start = len(self.frames_)
         lf = self._prepare(frames, atom_indices, start)
         blocks, y, kind, scale = self._build(lf, start)
         if len(y) == 0:
-            return self
+            return
         h = self.hyps_
         K12_2, K12_3 = kernel_matrix(self._blocks, blocks, h["ls2"], h["ls3"], self.use2, self.use3)
         K22_2, K22_3 = kernel_matrix(blocks, None, h["ls2"], h["ls3"], self.use2, self.use3)
@@ -330,295 +371,38 @@ class GaussianProcess:
         self._noise_scale = np.concatenate([self._noise_scale, scale])
         self.alpha_ = cho_solve((self.L_, True), self._y)
         self.log_likelihood_ = self._loglik_from_factor()
-        return self
 
-    # ------------------------------------------------------- hyperparameters
-    def _active_hyps(self):
-        names = ["sigma2", "ls2"] if self.use2 else []
-        names += ["sigma3", "ls3"] if self.use3 else []
-        names.append("sigma_n")
-        if np.any(self._noise_kind == 1):
-            names.append("sigma_e")
-        if np.any(self._noise_kind == 2):
-            names.append("sigma_s")
-        return names
-
-    def _initial_hyps(self):
-        h = {"sigma2": 1.0, "ls2": 1.0, "sigma3": 1.0, "ls3": 1.0}
-        fr = self._y[self._noise_kind == 0]
-        fvar = float(np.var(fr)) if len(fr) > 1 else 1.0
-        fvar = fvar if fvar > 0 else 1.0
-        ls2 = self.hyps.get("ls2", 1.0)
-        ls3 = self.hyps.get("ls3", 1.0)
-        d2, d3 = self_kernel_diag(self._blocks, ls2, ls3, self.use2, self.use3)
-        frows = self._noise_kind == 0
-        nb = int(self.use2) + int(self.use3)
-        if frows.any():
-            if self.use2:
-                h["sigma2"] = float(np.sqrt(fvar / nb / max(np.mean(d2[frows]), 1e-300)))
-            if self.use3:
-                h["sigma3"] = float(np.sqrt(fvar / nb / max(np.mean(d3[frows]), 1e-300)))
-        h.update(ls2=ls2, ls3=ls3, sigma_n=0.05 * np.sqrt(fvar), sigma_e=0.01, sigma_s=1e-3)
-        for k, v in h.items():
-            lo, hi = BOUNDS[k]
-            h[k] = float(np.clip(v, lo * 1.01, hi / 1.01))
-        h.update(self.hyps)
-        return h
-
-    def _noise(self, kind, scale):
-        h = self.hyps_
-        sig = np.select([kind == 0, kind == 1, kind == 2],
-                        [h["sigma_n"], h["sigma_e"] * scale, h["sigma_s"]])
-        return sig ** 2
-
-    def _kernels(self, grad):
-        h = self.hyps_
-        key = (h["ls2"], h["ls3"])
-        if not grad and self._K is not None and self._K[:2] == key:
-            return self._K[2], self._K[3]
-        t0 = time.perf_counter()
-        out = kernel_matrix(self._blocks, None, h["ls2"], h["ls3"], self.use2, self.use3, grad=grad)
-        self.timings_["kernel_s"] = self.timings_.get("kernel_s", 0.0) + time.perf_counter() - t0
-        self._K = key + tuple(out[:2])
-        return out
-
-    def _ky(self, K2, K3):
-        h = self.hyps_
-        return h["sigma2"] ** 2 * K2 + h["sigma3"] ** 2 * K3 + np.diag(self._noise(self._noise_kind, self._noise_scale))
-
-    def _loglik_from_factor(self):
-        n = len(self._y)
-        return float(-0.5 * self._y @ self.alpha_ - np.log(np.diag(self.L_)).sum()
-                     - 0.5 * n * np.log(2 * np.pi))
-
-    def _factorize(self):
-        K2, K3 = self._kernels(grad=False)
-        self.L_, jitter = robust_cholesky(self._ky(K2, K3))
-        if jitter:
-            log.warning("covariance needed diagonal jitter %.2e", jitter)
-        self.alpha_ = cho_solve((self.L_, True), self._y)
-        self.log_likelihood_ = self._loglik_from_factor()
-
-    def neg_log_likelihood(self, theta, names):
-        """Negative log marginal likelihood and its gradient.
-
-        Parameters
-        ----------
-        theta : (p,) array
-            Logarithms of the hyperparameters ``names``.
-        names : list of str
-
-        Returns
-        -------
-        value : float
-        grad : (p,) array
-            Gradient with respect to ``theta``.
-        """
-        for k, v in zip(names, theta):
-            self.hyps_[k] = float(np.exp(v))
-        h = self.hyps_
-        y, kind = self._y, self._noise_kind
-        K2, K3, dK2, dK3 = self._kernels(grad=True)
-        noise_diag = self._noise(kind, self._noise_scale)
-        try:
-            L, _ = robust_cholesky(self._ky(K2, K3))
-        except np.linalg.LinAlgError:
-            return 1e25, np.zeros(len(theta))
-        alpha = cho_solve((L, True), y)
-        n = len(y)
-        nll = 0.5 * y @ alpha + np.log(np.diag(L)).sum() + 0.5 * n * np.log(2 * np.pi)
-        Q = np.outer(alpha, alpha) - inverse_from_cholesky(L)
-        grad = []
-        for k in names:
-            if k == "sigma2":
-                g = np.sum(Q * K2) * 2 * h["sigma2"] ** 2
-            elif k == "sigma3":
-                g = np.sum(Q * K3) * 2 * h["sigma3"] ** 2
-            elif k == "ls2":
-                g = np.sum(Q * dK2) * h["sigma2"] ** 2 * h["ls2"]
-            elif k == "ls3":
-                g = np.sum(Q * dK3) * h["sigma3"] ** 2 * h["ls3"]
-            else:
-                code = {"sigma_n": 0, "sigma_e": 1, "sigma_s": 2}[k]
-                g = np.sum(np.diag(Q) * np.where(kind == code, 2 * noise_diag, 0.0))
-            grad.append(-0.5 * g)
-        return float(nll), np.array(grad)
-
-    def optimize(self, maxiter=None):
-        """Maximise the log marginal likelihood over the hyperparameters.
-
-        Returns
-        -------
-        scipy.optimize.OptimizeResult
-        """
-        names = self._active_hyps()
-        x0 = np.log([self.hyps_[k] for k in names])
-        bounds = [tuple(np.log(BOUNDS[k])) for k in names]
-        options = {"maxiter": maxiter or self.maxiter, "gtol": self.opt_tol, "ftol": self.opt_rtol}
-        t0 = time.perf_counter()
-        res = minimize(self.neg_log_likelihood, x0, args=(names,), jac=True, method="L-BFGS-B",
-                       bounds=bounds, options=options)
-        best = res.x if np.isfinite(res.fun) else x0
-        for k, v in zip(names, best):
-            self.hyps_[k] = float(np.exp(v))
-        self._factorize()
-        self.timings_["optimize_s"] = time.perf_counter() - t0
-        self.optimize_result_ = res
-        log.info("hyperparameters %s, log likelihood %.4f after %d evaluations",
-                 {k: round(v, 5) for k, v in self.hyps_.items()}, self.log_likelihood_, res.nfev)
-        return res
-
-    # ------------------------------------------------------------- predicting
-    def _check_fitted(self):
-        if self.alpha_ is None:
-            raise RuntimeError("the model is not trained: call fit() first")
-
-    def predict_all(self, atoms, return_std=True, properties=("energy", "forces", "stress"), chunk=64):
-        """Predict energies, forces, stress and force uncertainties.
+    def predict(self, atoms, properties=("forces",), return_std=False):
+        """Predict forces (and energies, stress) with their uncertainty.
 
         Parameters
         ----------
         atoms : ase.Atoms
-        return_std : bool
-            Compute the epistemic standard deviation of the forces.
         properties : tuple of str
-            Only forces are computed unless energy or stress is asked.
-        chunk : int
-            Atoms per kernel evaluation batch (bounds memory).
+            Of ``forces``, ``energy``, ``energies``, ``stress``; forces are
+            always computed, energies and stress only when asked.
+        return_std : bool
+            Also the epistemic standard deviations.
 
         Returns
         -------
         dict
-            ``forces`` (N, 3); ``force_std`` (N, 3) when ``return_std``;
-            ``energies`` (N,) local energies, ``energy`` float and ``stress``
-            (6,) (periodic cells) when energy/stress were asked, with
-            ``energies_std`` (N,), the standard deviation of each local
-            energy, when ``return_std``.
+            ``forces`` (N, 3); ``energy`` float, ``energies`` (N,) and
+            ``stress`` (6,) when asked; with ``return_std`` ``forces_std``
+            (N, 3) and, with energies, ``energies_std`` (N,).
         """
-        self._check_fitted()
-        codes = self._codes(atoms)
-        fc = frame_clusters(atoms, codes, self.r2, self.r3)
-        want_e = "energy" in properties or "energies" in properties
-        want_s = "stress" in properties
-        n = len(atoms)
-        h = self.hyps_
-        s2, s3 = h["sigma2"] ** 2, h["sigma3"] ** 2
-        out = {}
-        # Row groups with their own kernel dispatch: forces (vectorised
-        # force/force kernels), local energies alone (vectorised, evaluated
-        # as training x energy and transposed), or all 10 rows when the
-        # stress is asked (generic kernels).
-        if want_s:
-            groups = [("full", FULL_ROWS)]
-        else:
-            groups = [("forces", FORCE_ROWS)] + ([("energy", ENERGY_ROWS)] if want_e else [])
-        res = {}
-        for name, rows in groups:
-            R = len(rows)
-            mean = np.zeros((n, R))
-            var = np.zeros((n, R))
-            for a0 in range(0, n, chunk):
-                idx = range(a0, min(n, a0 + chunk))
-                test = build_blocks([(fc, "atom", a, rows) for a in idx], len(self.species_), rmax=R)
-                if name == "energy":
-                    K2, K3 = kernel_matrix(self._blocks, test, h["ls2"], h["ls3"], self.use2, self.use3)
-                    Ks = (s2 * K2 + s3 * K3).T
-                else:
-                    K2, K3 = kernel_matrix(test, self._blocks, h["ls2"], h["ls3"], self.use2, self.use3)
-                    Ks = s2 * K2 + s3 * K3
-                mean[a0:a0 + len(idx)] = (Ks @ self.alpha_).reshape(-1, R)
-                if return_std:
-                    v = solve_triangular(self.L_, Ks.T, lower=True, check_finite=False)
-                    d2, d3 = self_kernel_diag(test, h["ls2"], h["ls3"], self.use2, self.use3)
-                    var[a0:a0 + len(idx)] = (s2 * d2 + s3 * d3 - np.einsum("ij,ij->j", v, v)).reshape(-1, R)
-            res[name] = (mean, var)
-        if want_s:
-            mean, var = res["full"]
-            fmean, fvar, emean, evar = mean[:, :3], var[:, :3], mean[:, 3], var[:, 3]
-        else:
-            fmean, fvar = res["forces"]
-            if want_e:
-                emean, evar = res["energy"][0][:, 0], res["energy"][1][:, 0]
-        out["forces"] = fmean.copy()
-        if return_std:
-            out["force_std"] = np.sqrt(np.clip(fvar, 0.0, None))
-        if want_e or want_s:
-            e0 = np.array([self.e0_.get(int(z), 0.0) for z in atoms.numbers]) if self.e0_ else np.zeros(n)
-            out["energies"] = emean + e0
-            out["energy"] = float(out["energies"].sum())
-            if return_std:
-                out["energies_std"] = np.sqrt(np.clip(evar, 0.0, None))
-        if want_s and fc.volume > 0:
-            out["stress"] = res["full"][0][:, 4:10].sum(axis=0) / fc.volume
-        return out
+        return self._predict(atoms, properties=tuple(properties), return_std=return_std)
 
-    def energy_covariance(self, frames, chunk=64):
-        """Posterior covariance of the total energies of several structures.
-
-        ``cov(E_a, E_b) = sum_ij k(e_i^a, e_j^b) - k_a^T K^-1 k_b`` with
-        ``k_a`` the sum over the atoms of ``a`` of each local energy's kernel
-        row against the training set. Energy *differences* (a barrier, a
-        reaction energy) are far better determined than total energies,
-        whose errors are strongly correlated: ``var(E_a - E_b) = C_aa + C_bb
-        - 2 C_ab``.
-
-        Parameters
-        ----------
-        frames : list of ase.Atoms
-
-        Returns
-        -------
-        (F, F) array
-            In eV^2.
-        """
-        self._check_fitted()
-        h = self.hyps_
-        s2, s3 = h["sigma2"] ** 2, h["sigma3"] ** 2
-        blocks = []
-        for atoms in frames:
-            fc = frame_clusters(atoms, self._codes(atoms), self.r2, self.r3)
-            n = len(atoms)
-            blocks.append([build_blocks([(fc, "atom", a, ENERGY_ROWS) for a in range(a0, min(n, a0 + chunk))],
-                                        len(self.species_), rmax=1) for a0 in range(0, n, chunk)])
-        F = len(frames)
-        kE = np.zeros((len(self.alpha_), F))
-        prior = np.zeros((F, F))
-        for fa in range(F):
-            for A in blocks[fa]:
-                K2, K3 = kernel_matrix(self._blocks, A, h["ls2"], h["ls3"], self.use2, self.use3)
-                kE[:, fa] += (s2 * K2 + s3 * K3).sum(axis=1)
-                for fb in range(fa, F):
-                    for B in blocks[fb]:
-                        K2, K3 = kernel_matrix(A, B, h["ls2"], h["ls3"], self.use2, self.use3)
-                        prior[fa, fb] += float((s2 * K2 + s3 * K3).sum())
-        prior = np.triu(prior) + np.triu(prior, 1).T
-        V = solve_triangular(self.L_, kE, lower=True, check_finite=False)
-        return prior - V.T @ V
-
-    def predict(self, atoms, return_std=False):
-        """Predict forces (and their standard deviations).
-
-        Parameters
-        ----------
-        atoms : ase.Atoms
-        return_std : bool
-
-        Returns
-        -------
-        forces : (N, 3) array
-        std : (N, 3) array
-            Epistemic standard deviation of each force component (only when
-            ``return_std``).
-        """
-        res = self.predict_all(atoms, return_std=return_std, properties=("forces",))
-        if return_std:
-            return res["forces"], res["force_std"]
-        return res["forces"]
+    def describe(self):
+        """Kind, training size, noise and hyperparameters."""
+        return {"kind": self.kind, "n_train": self.n_envs_, "noise": self.noise_,
+                "settings": {"cutoffs": self.cutoffs, "hyperparameters": dict(self.hyps_),
+                             "n_labels": self.n_labels_, "log_likelihood": self.log_likelihood_}}
 
     def calculator(self, return_std=True):
         """An ASE calculator backed by this model (energy, forces, stress,
-        and ``results['force_std']``)."""
-        from ..calculators import ModelCalculator
+        and ``results['forces_std']``)."""
+        from .calculator import ModelCalculator
         return ModelCalculator(self, return_std=return_std)
 
     # ------------------------------------------------------------------- I/O
@@ -631,7 +415,8 @@ class GaussianProcess:
             "cutoffs": self.cutoffs, "species": self.species_, "hyps": self.hyps_,
             "energy_labels": self.energy_labels, "stress_labels": self.stress_labels,
             "maxiter": self.maxiter, "opt_tol": self.opt_tol, "opt_rtol": self.opt_rtol,
-
+            "optimize_first": self.optimize_first, "optimize_every": self.optimize_every,
+            "n_updates": self.n_updates_,
             "e0": None if self.e0_ is None else {str(k): v for k, v in self.e0_.items()},
             "n_envs": self.n_envs_, "n_labels": self.n_labels_,
             "log_likelihood": self.log_likelihood_,
@@ -651,7 +436,9 @@ class GaussianProcess:
                     energy_labels=meta["energy_labels"], stress_labels=meta["stress_labels"],
                     reference_energies=e0,
                     maxiter=meta["maxiter"], opt_tol=meta["opt_tol"],
-                    opt_rtol=meta.get("opt_rtol", 1e-6))
+                    opt_rtol=meta.get("opt_rtol", 1e-6), optimize_first=meta.get("optimize_first", 0),
+                    optimize_every=meta.get("optimize_every", 0))
+        model.n_updates_ = int(meta.get("n_updates", 0))
         frames = unpack_frames(arrays)
         model.species_ = list(meta["species"])
         model.e0_ = e0

@@ -19,15 +19,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from ase.calculators.calculator import Calculator, all_changes
 
 from ..kernels.blocks import BlockSet, _pair_key, _triplet_key, kernel_matrix
 from ..neighbors import neighbor_list
 from ..splines import clamped_knots, fit_1d, fit_3d, span_polynomials
-from .mapped_kernels import mapped_energy_forces
+from .mapped_kernels import NeighborArrays, SplineTables, mapped_energy_forces
 from .storage import read_model, write_model
 
-__all__ = ["MappedPotential", "OutOfRangeError", "MappedCalculator"]
+__all__ = ["MappedPotential", "OutOfRangeError"]
 
 FORMAT = "alff.mapped"
 FORMAT_VERSION = 1
@@ -118,8 +117,92 @@ def _min_training_distance(model):
     return dmin
 
 
+def _map_pairs(model, rmin, r2, S, h):
+    """2-body splines of a GP: one per unordered species pair, knots
+    ``r2 - k h``. Returns knots (P, K), coefficients and std coefficients
+    (P, K - 4), pair_table (S, S)."""
+    # 2-body: one spline per unordered species pair
+    pair_table = np.zeros((S, S), np.int64)
+    pairs = [(a, b) for a in range(S) for b in range(a, S)]
+    if r2 is not None:
+        # knots r2 - k h: short decimals in the exported files
+        n2 = max(int(np.ceil((r2 - rmin) / h - 1e-9)), 4)
+        lo2 = round(r2 - n2 * h, 10)
+        knots = clamped_knots(lo2, r2, n2)
+        x = np.linspace(lo2, r2, 2 * n2 + 1)
+        t2 = np.zeros((len(pairs), len(knots)))
+        c2 = np.zeros((len(pairs), len(knots) - 4))
+        c2s = np.zeros_like(c2)
+        for p, (a, b) in enumerate(pairs):
+            pair_table[a, b] = pair_table[b, a] = p
+            blocks = _energy_blocks(p_t=x, p_F=_cutoff(x, r2),
+                                    p_key=_pair_key(np.tile([a, b], (len(x), 1)), S))
+            y, ys = _gp_cluster_values(model, blocks, 2, std=True)
+            t2[p] = knots
+            c2[p] = fit_1d(knots, x, y)
+            c2s[p] = fit_1d(knots, x, ys)
+    else:
+        t2, c2, c2s = np.zeros((1, 8)), np.zeros((1, 4)), np.zeros((1, 4))
+    return t2, c2, c2s, pair_table
+
+
+def _map_triplets(model, rmin, r3, S, h3):
+    """3-body splines of a GP: one per ordered species triplet (centre, j,
+    k) on (r_ij, r_ik, r_jk), r_jk up to 2 r3 (the UF3 layout). Returns
+    knots of r_ij/r_ik (T, Ka) and of r_jk (T, Kb), coefficients and std
+    coefficients (T, n_ij, n_ik, n_jk), trip_table (S, S, S)."""
+    # 3-body: one spline per ordered (centre, j, k)
+    trip_table = np.zeros((S, S, S), np.int64)
+    if r3 is not None:
+        n3 = max(int(np.ceil((r3 - rmin) / h3 - 1e-9)), 4)
+        n3jk = max(int(np.ceil((2 * r3 - rmin) / h3 - 1e-9)), 4)
+        lo3, lo3jk = round(r3 - n3 * h3, 10), round(2 * r3 - n3jk * h3, 10)
+        kij = clamped_knots(lo3, r3, n3)
+        kjk = clamped_knots(lo3jk, 2 * r3, n3jk)
+        xs = np.linspace(lo3, r3, 2 * n3 + 1)
+        xjk = np.linspace(lo3jk, 2 * r3, 2 * n3jk + 1)
+        # r_jk: the GP's cutoff makes phi3 vanish beyond r3; every basis
+        # function reaching past r3 gets a zero coefficient, so the
+        # spline is exactly zero there (LAMMPS and alff skip nothing
+        # different) and f, f', f'' vanish at r3
+        zjk = int(np.sum(kjk[4:] > r3 + 1e-9))
+        A, B, C = np.meshgrid(xs, xs, xjk, indexing="ij")
+        inside = (C < r3).ravel()
+        tt = np.stack([A.ravel()[inside], B.ravel()[inside], C.ravel()[inside]], axis=1)
+        F = _cutoff(tt[:, 0], r3) * _cutoff(tt[:, 1], r3) * _cutoff(tt[:, 2], r3)
+        trips = [(a, b, c) for a in range(S) for b in range(S) for c in range(S)]
+        t3a = np.tile(kij, (len(trips), 1))
+        t3b = np.tile(kjk, (len(trips), 1))
+        c3 = np.zeros((len(trips), len(kij) - 4, len(kij) - 4, len(kjk) - 4))
+        c3s = np.zeros_like(c3)
+        done = {}
+        for q, (a, b, c) in enumerate(trips):
+            trip_table[a, b, c] = q
+            if (a, c, b) in done:  # the same function with j and k swapped
+                c3[q] = np.transpose(c3[done[(a, c, b)]], (1, 0, 2))
+                c3s[q] = np.transpose(c3s[done[(a, c, b)]], (1, 0, 2))
+                done[(a, b, c)] = q
+                continue
+            spec = np.tile([a, b, c], (len(tt), 1))
+            blocks = _energy_blocks(t_t=tt, t_F=F, t_spec=spec, t_key=_triplet_key(spec, S))
+            vals = np.zeros(A.size)
+            sds = np.zeros(A.size)
+            vals[inside], sds[inside] = _gp_cluster_values(model, blocks, 3, std=True)
+            c3[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], vals.reshape(A.shape) / 3.0, [3, 3, zjk])
+            c3s[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], sds.reshape(A.shape) / 3.0, [3, 3, zjk])
+            done[(a, b, c)] = q
+    else:
+        t3a, t3b, c3 = np.zeros((1, 8)), np.zeros((1, 8)), np.zeros((1, 4, 4, 4))
+        c3s = c3.copy()
+    return t3a, t3b, c3, c3s, trip_table
+
+
 class MappedPotential:
     """Cubic B-spline tables of a 2+3-body GP's energy.
+
+    A :class:`~alff.models.protocol.Model` that is built from a trained GP
+    (:meth:`from_model`), not fitted to data: :meth:`fit` and :meth:`update`
+    raise. ``noise_`` and ``n_train_`` are the source model's.
 
     Attributes
     ----------
@@ -151,6 +234,33 @@ class MappedPotential:
         self.c2s, self.c3s = std_coeffs if std_coeffs is not None else (None, None)
         self._tables()
 
+    kind = "mapped"
+
+    @property
+    def noise_(self):
+        return float(self.info.get("source", {}).get("noise", float("nan")))
+
+    @property
+    def n_train_(self):
+        return int(self.info.get("source", {}).get("n_train", 0))
+
+    @classmethod
+    def from_config(cls, section, previous=None):
+        raise TypeError("a mapped potential is built from a trained model (MappedPotential.from_model, "
+                        "pipeline rule map), not from a config section")
+
+    def fit(self, frames, atom_indices=None):
+        raise TypeError("a mapped potential is not fitted to data: map a trained model (from_model)")
+
+    def update(self, frames, atom_indices=None):
+        raise TypeError("a mapped potential is not updated with data: map the updated model again")
+
+    def describe(self):
+        """Kind, the source model's training size and noise, the grid."""
+        return {"kind": self.kind, "n_train": self.n_train_, "noise": self.noise_,
+                "settings": {"species": self.species, "r2": self.r2, "r3": self.r3, "rmin": self.rmin,
+                             "grid": self.info.get("grid")}}
+
     def _tables(self):
         """Per-span polynomial tables for the compiled kernel."""
         def geo(t):
@@ -177,11 +287,18 @@ class MappedPotential:
         return out
 
     def kernel_args(self):
-        """Arguments of :func:`~alff.models.mapped_kernels.mapped_energy_forces`
-        after the neighbour list."""
-        return (self._g2, self._Q2, self.pair_table, self.r2 if self.r2 is not None else 0.0,
-                self._g3a, self._B3a, self._g3b, self._B3b, self.c3, self.trip_table,
-                self.r3 if self.r3 is not None else 0.0, self.r3 is not None, self.rmin)
+        """The spline tables of the energy, as
+        :func:`~alff.models.mapped_kernels.mapped_energy_forces` takes them.
+
+        Returns
+        -------
+        SplineTables
+        """
+        return SplineTables(pair_grid=self._g2, pair_poly=self._Q2, pair_table=self.pair_table,
+                            r2=self.r2 if self.r2 is not None else 0.0,
+                            trip_grid_ij=self._g3a, trip_basis_ij=self._B3a, trip_grid_jk=self._g3b,
+                            trip_basis_jk=self._B3b, trip_coeffs=self.c3, trip_table=self.trip_table,
+                            r3=self.r3 if self.r3 is not None else 0.0, use3=self.r3 is not None, rmin=self.rmin)
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -204,6 +321,8 @@ class MappedPotential:
         -------
         MappedPotential
         """
+        if not getattr(model, "mappable", False):
+            raise TypeError(f"a {type(model).__name__} cannot be mapped to splines (only 2+3-body GP models)")
         model._check_fitted()
         g = {"twobody": 0.05, "threebody": 0.1}
         g.update(grid or {})
@@ -216,74 +335,11 @@ class MappedPotential:
         r3 = model.cutoffs.get("threebody") if model.use3 else None
         if r2 is not None and rmin >= r2 or r3 is not None and rmin >= r3:
             raise ValueError(f"bounds: rmin={rmin} is not below the cutoffs {model.cutoffs}")
-        info = {"grid": g, "rmin": rmin, "min_training_distance": dmin, "margin": margin}
-        # 2-body: one spline per unordered species pair
-        pair_table = np.zeros((S, S), np.int64)
-        pairs = [(a, b) for a in range(S) for b in range(a, S)]
-        if r2 is not None:
-            # knots r2 - k h: short decimals in the exported files
-            n2 = max(int(np.ceil((r2 - rmin) / g["twobody"] - 1e-9)), 4)
-            lo2 = round(r2 - n2 * g["twobody"], 10)
-            knots = clamped_knots(lo2, r2, n2)
-            x = np.linspace(lo2, r2, 2 * n2 + 1)
-            t2 = np.zeros((len(pairs), len(knots)))
-            c2 = np.zeros((len(pairs), len(knots) - 4))
-            c2s = np.zeros_like(c2)
-            for p, (a, b) in enumerate(pairs):
-                pair_table[a, b] = pair_table[b, a] = p
-                blocks = _energy_blocks(p_t=x, p_F=_cutoff(x, r2),
-                                        p_key=_pair_key(np.tile([a, b], (len(x), 1)), S))
-                y, ys = _gp_cluster_values(model, blocks, 2, std=True)
-                t2[p] = knots
-                c2[p] = fit_1d(knots, x, y)
-                c2s[p] = fit_1d(knots, x, ys)
-        else:
-            t2, c2, c2s = np.zeros((1, 8)), np.zeros((1, 4)), np.zeros((1, 4))
+        info = {"grid": g, "rmin": rmin, "min_training_distance": dmin, "margin": margin,
+                "source": model.describe()}
+        t2, c2, c2s, pair_table = _map_pairs(model, rmin, r2, S, g["twobody"])
         info["twobody_s"] = time.perf_counter() - t0
-        # 3-body: one spline per ordered (centre, j, k)
-        trip_table = np.zeros((S, S, S), np.int64)
-        if r3 is not None:
-            h3 = g["threebody"]
-            n3 = max(int(np.ceil((r3 - rmin) / h3 - 1e-9)), 4)
-            n3jk = max(int(np.ceil((2 * r3 - rmin) / h3 - 1e-9)), 4)
-            lo3, lo3jk = round(r3 - n3 * h3, 10), round(2 * r3 - n3jk * h3, 10)
-            kij = clamped_knots(lo3, r3, n3)
-            kjk = clamped_knots(lo3jk, 2 * r3, n3jk)
-            xs = np.linspace(lo3, r3, 2 * n3 + 1)
-            xjk = np.linspace(lo3jk, 2 * r3, 2 * n3jk + 1)
-            # r_jk: the GP's cutoff makes phi3 vanish beyond r3; every basis
-            # function reaching past r3 gets a zero coefficient, so the
-            # spline is exactly zero there (LAMMPS and alff skip nothing
-            # different) and f, f', f'' vanish at r3
-            zjk = int(np.sum(kjk[4:] > r3 + 1e-9))
-            A, B, C = np.meshgrid(xs, xs, xjk, indexing="ij")
-            inside = (C < r3).ravel()
-            tt = np.stack([A.ravel()[inside], B.ravel()[inside], C.ravel()[inside]], axis=1)
-            F = _cutoff(tt[:, 0], r3) * _cutoff(tt[:, 1], r3) * _cutoff(tt[:, 2], r3)
-            trips = [(a, b, c) for a in range(S) for b in range(S) for c in range(S)]
-            t3a = np.tile(kij, (len(trips), 1))
-            t3b = np.tile(kjk, (len(trips), 1))
-            c3 = np.zeros((len(trips), len(kij) - 4, len(kij) - 4, len(kjk) - 4))
-            c3s = np.zeros_like(c3)
-            done = {}
-            for q, (a, b, c) in enumerate(trips):
-                trip_table[a, b, c] = q
-                if (a, c, b) in done:  # the same function with j and k swapped
-                    c3[q] = np.transpose(c3[done[(a, c, b)]], (1, 0, 2))
-                    c3s[q] = np.transpose(c3s[done[(a, c, b)]], (1, 0, 2))
-                    done[(a, b, c)] = q
-                    continue
-                spec = np.tile([a, b, c], (len(tt), 1))
-                blocks = _energy_blocks(t_t=tt, t_F=F, t_spec=spec, t_key=_triplet_key(spec, S))
-                vals = np.zeros(A.size)
-                sds = np.zeros(A.size)
-                vals[inside], sds[inside] = _gp_cluster_values(model, blocks, 3, std=True)
-                c3[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], vals.reshape(A.shape) / 3.0, [3, 3, zjk])
-                c3s[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], sds.reshape(A.shape) / 3.0, [3, 3, zjk])
-                done[(a, b, c)] = q
-        else:
-            t3a, t3b, c3 = np.zeros((1, 8)), np.zeros((1, 8)), np.zeros((1, 4, 4, 4))
-            c3s = c3.copy()
+        t3a, t3b, c3, c3s, trip_table = _map_triplets(model, rmin, r3, S, g["threebody"])
         info["map_s"] = time.perf_counter() - t0
         e0 = np.array([(model.e0_ or {}).get(int(z), 0.0) for z in species])
         return cls(species, r2, r3, rmin, t2, c2, pair_table, t3a, t3b, c3, trip_table, e0, info,
@@ -305,7 +361,8 @@ class MappedPotential:
         """Energy, per-atom energies, forces and virial from a neighbour list
         (see :func:`~alff.models.mapped_kernels.mapped_energy_forces`)."""
         n = len(numbers_codes)
-        e, ea, F, W, bad = mapped_energy_forces(n, numbers_codes, first, nbr, D, d, *self.kernel_args())
+        e, ea, F, W, bad = mapped_energy_forces(n, numbers_codes, NeighborArrays(first, nbr, D, d),
+                                                self.kernel_args())
         if bad >= 0:
             i = int(np.searchsorted(first, bad, side="right") - 1)
             raise OutOfRangeError(
@@ -315,12 +372,15 @@ class MappedPotential:
         ea = ea + self.e0[numbers_codes]
         return e + float(self.e0[numbers_codes].sum()), ea, F, W
 
-    def predict(self, atoms, return_std=False):
+    def predict(self, atoms, properties=("forces",), return_std=False):
         """Energy, per-atom energies, forces and stress of ``atoms``.
 
         Parameters
         ----------
         atoms : ase.Atoms
+        properties : tuple of str
+            Accepted for the protocol; all properties cost the same one
+            pass, so all are returned.
         return_std : bool
             Also an upper bound of the GP standard deviation of each local
             energy (see below).
@@ -349,10 +409,9 @@ class MappedPotential:
         if return_std:
             if self.c2s is None:
                 raise ValueError("this mapped potential has no uncertainty splines")
-            args = list(self.kernel_args())
-            args[1] = self._Q2s
-            args[8] = self.c3s
-            _, sb, _, _, _ = mapped_energy_forces(len(atoms), codes, first, j, D, d, *args, absolute=True)
+            std_tables = self.kernel_args()._replace(pair_poly=self._Q2s, trip_coeffs=self.c3s)
+            _, sb, _, _, _ = mapped_energy_forces(len(atoms), codes, NeighborArrays(first, j, D, d), std_tables,
+                                                  absolute=True)
             out["energies_std_bound"] = sb
         if atoms.pbc.all():
             V = atoms.get_volume()
@@ -360,9 +419,10 @@ class MappedPotential:
             out["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         return out
 
-    def calculator(self):
+    def calculator(self, return_std=False):
         """An ASE calculator (energy, energies, forces, stress)."""
-        return MappedCalculator(self)
+        from .calculator import ModelCalculator
+        return ModelCalculator(self, return_std=return_std)
 
     def mapping_error(self, model, frames):
         """Force and energy differences to the source model on frames.
@@ -383,7 +443,7 @@ class MappedPotential:
             except OutOfRangeError:
                 out += 1
                 continue
-            g = model.predict_all(f, return_std=False, properties=("energy", "forces"))
+            g = model.predict(f, properties=("energy", "forces"))
             df.append((m["forces"] - g["forces"]).ravel())
             de.append((m["energy"] - g["energy"]) / len(f))
         if not df:
@@ -415,21 +475,3 @@ class MappedPotential:
 
     def __repr__(self):
         return f"MappedPotential(species={self.species}, r2={self.r2}, r3={self.r3}, rmin={self.rmin:.3f})"
-
-
-class MappedCalculator(Calculator):
-    """ASE calculator of a :class:`MappedPotential`."""
-
-    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
-
-    def __init__(self, potential, **kwargs):
-        super().__init__(**kwargs)
-        self.potential = potential
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        r = self.potential.predict(self.atoms)
-        self.results.update(energy=r["energy"], free_energy=r["energy"], energies=r["energies"],
-                            forces=r["forces"])
-        if "stress" in r:
-            self.results["stress"] = r["stress"]

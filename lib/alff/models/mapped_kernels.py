@@ -12,11 +12,41 @@ centre (both ``i->j`` and ``j->i``) with displacement vectors.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
 
-__all__ = ["mapped_energy_forces"]
+__all__ = ["NeighborArrays", "SplineTables", "mapped_energy_forces"]
+
+
+class NeighborArrays(NamedTuple):
+    """A full neighbour list sorted by centre (M entries, N atoms)."""
+
+    first: np.ndarray      # (N + 1,) int CSR pointer of each centre's entries
+    neighbor: np.ndarray   # (M,) int index of the neighbour j
+    vectors: np.ndarray    # (M, 3) displacement r_j - r_i (of the neighbour's image)
+    distances: np.ndarray  # (M,) |r_j - r_i|
+
+
+class SplineTables(NamedTuple):
+    """The per-span polynomial tables of a mapped potential
+    (P pair splines, T triplet splines, S species, n spans of an axis)."""
+
+    pair_grid: np.ndarray       # (P, 3) knot start, spacing, number of coefficients of each pair spline
+    pair_poly: np.ndarray       # (P, n, 4) per-span value polynomials of each pair spline
+    pair_table: np.ndarray      # (S, S) int pair spline of a species pair
+    r2: float                   # 2-body cutoff
+    trip_grid_ij: np.ndarray    # (T, 3) knot start, spacing, count of the r_ij / r_ik axes
+    trip_basis_ij: np.ndarray   # (T, n, 4, 4) per-span basis polynomials of the r_ij / r_ik axes
+    trip_grid_jk: np.ndarray    # (T, 3) the same for the r_jk axis
+    trip_basis_jk: np.ndarray   # (T, n, 4, 4)
+    trip_coeffs: np.ndarray     # (T, n_ij, n_ik, n_jk) tensor-product coefficients
+    trip_table: np.ndarray      # (S, S, S) int triplet spline of (centre, j, k)
+    r3: float                   # 3-body cutoff
+    use3: bool                  # evaluate the 3-body term
+    rmin: float                 # smallest distance the splines cover
 
 
 @njit(cache=True, inline="always")
@@ -43,26 +73,22 @@ def _basis(B, s, u, h, N, dN):
 
 
 @njit(cache=True, fastmath=True)
-def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, g2, Q2, pair_table, r2,
-                         g3a, B3a, g3b, B3b, c3, trip_table, r3, use3, rmin, absolute=False):
+def mapped_energy_forces(n_atoms, codes, neighbors, tables, absolute=False):
     """Energy, per-atom energies, forces and virial of a mapped potential.
 
     Parameters
     ----------
     n_atoms : int
     codes : (N,) int species codes
-    first : (N + 1,) int CSR pointer of each centre's neighbours (full list)
-    nbr : (M,) int neighbour index; D : (M, 3) vectors r_j - r_i; d : (M,)
-    g2 : (P, 3) knot start, spacing and number of coefficients of each pair
-        spline; Q2 : (P, n, 4) its per-span value polynomials
-    pair_table : (S, S) int spline index of a species pair
-    r2 : float 2-body cutoff
-    g3a, B3a : the same for the r_ij / r_ik axis of each triplet spline
-        (B3a (T, n, 4, 4) per-span basis polynomials); g3b, B3b for r_jk
-    c3 : (T, n_ij, n_ik, n_jk) coefficients
-    trip_table : (S, S, S) int spline index of (centre, j, k)
-    r3 : float 3-body cutoff; use3 : bool
-    rmin : float smallest distance the splines cover
+    neighbors : NeighborArrays
+        Full neighbour list: CSR pointer ``first`` (N + 1,), neighbour index
+        (M,), vectors r_j - r_i (M, 3) and distances (M,).
+    tables : SplineTables
+        Pair splines (grid (P, 3), span polynomials (P, n, 4), species table
+        (S, S), cutoff r2), triplet splines (grids (T, 3) and span basis
+        polynomials (T, n, 4, 4) of the r_ij / r_ik and the r_jk axes,
+        coefficients (T, n_ij, n_ik, n_jk), species table (S, S, S), cutoff
+        r3, ``use3``) and ``rmin``, the smallest distance they cover.
     absolute : bool
         Sum absolute spline values (used with the std splines for the
         uncertainty bound; forces are then meaningless).
@@ -76,6 +102,10 @@ def mapped_energy_forces(n_atoms, codes, first, nbr, D, d, g2, Q2, pair_table, r
     bad : int
         Index of the closest neighbour entry below ``rmin`` (-1 if none).
     """
+    first, nbr, D, d = neighbors.first, neighbors.neighbor, neighbors.vectors, neighbors.distances
+    g2, Q2, pair_table, r2 = tables.pair_grid, tables.pair_poly, tables.pair_table, tables.r2
+    g3a, B3a, g3b, B3b = tables.trip_grid_ij, tables.trip_basis_ij, tables.trip_grid_jk, tables.trip_basis_jk
+    c3, trip_table, r3, use3, rmin = tables.trip_coeffs, tables.trip_table, tables.r3, tables.use3, tables.rmin
     Nij = np.empty(4)
     dNij = np.empty(4)
     Nik = np.empty(4)

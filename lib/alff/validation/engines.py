@@ -37,11 +37,14 @@ class Engine:
         self.calculator = calculator
 
 
-def model_engine(mapped_path):
-    """The mapped potential of ``mapped_path`` (json)."""
-    from ..models.mapped import MappedPotential
-    pot = MappedPotential.load(mapped_path)
-    return Engine("model", "alff (mapped)", lambda: pot, pot.calculator)
+def model_engine(model_path):
+    """The learned potential saved at ``model_path`` (json): a mapped
+    potential runs in the compiled MD loop, any other model through its ASE
+    calculator."""
+    from ..models import load_model
+    pot = load_model(model_path)
+    label = "alff (mapped)" if pot.kind == "mapped" else f"alff ({pot.kind})"
+    return Engine("model", label, (lambda: pot) if pot.kind == "mapped" else pot.calculator, pot.calculator)
 
 
 def reference_engine(oracle_cfg, choice, section):

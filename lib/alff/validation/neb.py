@@ -33,14 +33,17 @@ def neb_cases(cfg, element, a):
     return cases
 
 
-def _difference_std(gp, images):
-    """Std of E_i - E_0 for each image from the GP's energy covariance."""
-    C = gp.energy_covariance(images)
+def _difference_std(source, images):
+    """Std of E_i - E_0 for each image from the learned model's posterior
+    covariance of total energies (NaN when the model has none)."""
+    if source is None or not hasattr(source, "energy_covariance"):
+        return np.full(len(images), np.nan)
+    C = source.energy_covariance(images)
     d = np.diag(C)
     return np.sqrt(np.clip(d + d[0] - 2.0 * C[:, 0], 0.0, None))
 
 
-def neb_validation(cfg, element, a, model, gp, reference):
+def neb_validation(cfg, element, a, model, source, reference):
     """Climbing-image NEB of each case.
 
     Parameters
@@ -49,7 +52,9 @@ def neb_validation(cfg, element, a, model, gp, reference):
         The ``validate.neb`` section.
     model : Engine
         The mapped potential (path and energies).
-    gp : GaussianProcess or None
+    source : Model or None
+        The learned model (before mapping); its ``energy_covariance``,
+        when it has one, gives the band's uncertainty.
         The full model, for the uncertainty band.
     reference : Engine or None
 
@@ -66,7 +71,7 @@ def neb_validation(cfg, element, a, model, gp, reference):
         kw = dict(n_images=cfg["n_images"], fmax=cfg["fmax"], steps=cfg["max_steps"], climb=True)
         res = {"model": neb_path(ini, fin, model.calculator, **kw)}
         m = res["model"]
-        std = _difference_std(gp, m["images"]) if gp is not None else np.full(len(m["images"]), np.nan)
+        std = _difference_std(source, m["images"])
         out.append(pd.DataFrame({"case": name, "engine": "model", "image": np.arange(len(m["images"])),
                                  "coordinate": m["coordinate"], "energy": m["energies"], "std": std}))
         if not m["converged"]:

@@ -20,13 +20,20 @@ __all__ = ["lattice", "rdf_step", "neb_step", "diffusion_step", "melting_step", 
 log = logging.getLogger("alff.validate")
 
 
-def lattice(cfg):
+def lattice(settings):
     """(element, a) of the validation structures: ``validate.element`` and
     ``validate.a``, else the ``system`` section's, else ASE's reference
-    lattice constant."""
-    v, s = cfg["validate"], cfg["system"]
-    element = v.get("element") or s.get("element")
-    a = v.get("a") or s.get("a")
+    lattice constant.
+
+    Parameters
+    ----------
+    settings : dict
+        ``element``, ``a`` (of the validate section) and ``system``
+        (``element``, ``a``).
+    """
+    s = settings.get("system") or {}
+    element = settings.get("element") or s.get("element")
+    a = settings.get("a") or s.get("a")
     if not element:
         raise ValueError("validate.element: no element for the validation structures (set validate.element)")
     if not a:
@@ -38,9 +45,9 @@ def lattice(cfg):
     return element, float(a)
 
 
-def _engines(cfg, section, mapped):
+def _engines(settings, section, mapped):
     model = model_engine(mapped)
-    ref = reference_engine(cfg["oracle"], cfg["validate"][section]["reference"], f"validate.{section}")
+    ref = reference_engine(settings["oracle"], settings[section]["reference"], f"validate.{section}")
     log.info("validate.%s: model %s, reference %s", section, model.label, ref.label if ref else "none")
     return [model] + ([ref] if ref else [])
 
@@ -64,50 +71,63 @@ def _save(name, t0, out, rows, outputs, figure, *figure_data):
     log.info("%s done in %.0f s", name, time.perf_counter() - t0)
 
 
-def rdf_step(cfg, mapped, out):
-    """``out``: data (csv), rows (csv), figure (stem)."""
+def rdf_step(settings, mapped, out):
+    """RDFs of the mapped potential and the reference.
+
+    Parameters
+    ----------
+    settings : dict
+        ``rdf`` (the validate.rdf section), ``oracle``, ``element``, ``a``,
+        ``system`` and ``seed`` (as every validation step).
+    mapped : str
+        The mapped potential (json).
+    out : dict
+        data (csv), rows (csv), figure (stem).
+    """
     from .figures import rdf_figure
     from .rdf import rdf_validation
     t0 = time.perf_counter()
-    element, a = lattice(cfg)
-    data, rows = rdf_validation(cfg["validate"]["rdf"], element, a, _engines(cfg, "rdf", mapped),
-                                seed=cfg["random_seed"])
+    element, a = lattice(settings)
+    data, rows = rdf_validation(settings["rdf"], element, a, _engines(settings, "rdf", mapped),
+                                seed=settings["seed"])
     _save("rdf", t0, out, rows, {"data": data}, rdf_figure, data)
 
 
-def neb_step(cfg, mapped, gp_path, out):
-    """``out``: data, rows, figure."""
-    from ..models.gaussian_process import GaussianProcess
+def neb_step(settings, mapped, model_path, out):
+    """NEB barriers; ``model_path`` is the learned model before mapping (its
+    energy covariance gives the band's uncertainty). ``out``: data, rows,
+    figure."""
+    from ..models import load_model
     from .figures import neb_figure
     from .neb import neb_validation
     t0 = time.perf_counter()
-    element, a = lattice(cfg)
-    engines = _engines(cfg, "neb", mapped)
-    data, rows = neb_validation(cfg["validate"]["neb"], element, a, engines[0], GaussianProcess.load(gp_path),
+    element, a = lattice(settings)
+    engines = _engines(settings, "neb", mapped)
+    data, rows = neb_validation(settings["neb"], element, a, engines[0], load_model(model_path),
                                 engines[1] if len(engines) > 1 else None)
     _save("neb", t0, out, rows, {"data": data}, neb_figure, data)
 
 
-def diffusion_step(cfg, mapped, out):
-    """``out``: msd, coefficients, fits (json), rows, figure."""
+def diffusion_step(settings, mapped, out):
+    """Vacancy diffusion. ``out``: msd, coefficients, fits (json), rows, figure."""
     from .diffusion import diffusion_validation
     from .figures import diffusion_figure
     t0 = time.perf_counter()
-    element, a = lattice(cfg)
-    msd, coeffs, fits, rows = diffusion_validation(cfg["validate"]["diffusion"], element, a,
-                                                   _engines(cfg, "diffusion", mapped), seed=cfg["random_seed"])
+    element, a = lattice(settings)
+    msd, coeffs, fits, rows = diffusion_validation(settings["diffusion"], element, a,
+                                                   _engines(settings, "diffusion", mapped), seed=settings["seed"])
     _save("diffusion", t0, out, rows, {"msd": msd, "coefficients": coeffs, "fits": fits}, diffusion_figure, msd,
           coeffs, fits)
 
 
-def melting_step(cfg, mapped, out):
-    """``out``: ramp, coexistence (csv), results (json), rows, figure."""
+def melting_step(settings, mapped, out):
+    """Melting point. ``out``: ramp, coexistence (csv), results (json), rows, figure."""
     from .figures import melting_figure
     from .melting import melting_validation
     t0 = time.perf_counter()
-    element, a = lattice(cfg)
-    ramp, coex, results, rows = melting_validation(cfg["validate"]["melting"], element, a,
-                                                   _engines(cfg, "melting", mapped), seed=cfg["random_seed"])
+    element, a = lattice(settings)
+    ramp, coex, results, rows = melting_validation(settings["melting"], element, a,
+                                                   _engines(settings, "melting", mapped), seed=settings["seed"])
     _save("melting", t0, out, rows, {"ramp": ramp, "coexistence": coex, "results": results}, melting_figure,
           ramp, coex, results)
 
@@ -123,7 +143,7 @@ def _md_table(df):
     return "\n".join(lines)
 
 
-def summary_step(cfg, row_paths, metrics_path, mapping_path, figures, out):
+def summary_step(run, oracle_kind, row_paths, metrics_path, mapping_path, figures, out):
     """Join the rows into ``out['summary']`` (csv) and write the report page
     ``out['report']`` (Markdown: learning metrics, mapping, validation table,
     figures)."""
@@ -134,8 +154,9 @@ def summary_step(cfg, row_paths, metrics_path, mapping_path, figures, out):
     base = report.parent
     m = read_json(metrics_path)
     mp = read_json(mapping_path) if mapping_path else {}
-    lines = [f"# alff run `{cfg['run']}`", "",
-             (f"Mode `{m['mode']}`, oracle `{cfg['oracle']['kind']}`. Oracle calls: {m['n_oracle_calls']} learning "
+    scheme = f", scheme `{m['scheme']}`" if m.get("scheme") else ""
+    lines = [f"# alff run `{run}`{scheme}", "",
+             (f"Mode `{m['mode']}`, oracle `{oracle_kind}`. Oracle calls: {m['n_oracle_calls']} learning "
               f"({m['n_failed_labels']} failed), {m['n_seed_oracle_calls']} seed, {m['n_test_oracle_calls']} test "
               f"set; {m['n_training_envs']} training environments."), "", "## Learning: test-set force errors", ""]
     test = pd.DataFrame([{"phase": k, "RMSE (eV/Å)": v["rmse"], "MAE (eV/Å)": v["mae"],
@@ -143,7 +164,7 @@ def summary_step(cfg, row_paths, metrics_path, mapping_path, figures, out):
                           "within 2σ": v["frac_within_2sigma"]} for k, v in m["test"].items()])
     lines += [_md_table(test), ""]
     if mp:
-        lines += [(f"Mapped potential: force error against the GP {1000 * mp['force_rmse']:.3g} meV/Å RMS "
+        lines += [(f"Mapped potential: force error against the learned model {1000 * mp['force_rmse']:.3g} meV/Å RMS "
                    f"({mp['n_frames']} test frames); range from {mp['rmin']:.3f} Å."), ""]
     lines += ["## Validation against the oracle", "",
               "abs_error = |model − oracle|; rel_error relative to the oracle's value.", "",

@@ -1,4 +1,4 @@
-"""ASE calculators wrapping alff models."""
+"""One ASE calculator for every alff model."""
 
 from __future__ import annotations
 
@@ -10,24 +10,23 @@ _ENERGY = ("energy", "free_energy", "energies")
 
 
 class ModelCalculator(Calculator):
-    """ASE calculator for any alff model with ``predict_all``.
+    """ASE calculator for any :class:`~alff.models.protocol.Model`.
 
     Gives ``energy``, ``free_energy``, ``energies``, ``forces``, ``stress``
-    (periodic cells) and ``results['force_std']`` (N, 3), the model's
-    epistemic standard deviation of each force component.
+    (periodic cells) and, with ``return_std``, ``results['forces_std']``
+    (N, 3) and ``results['energies_std']`` (N,) where the model has them.
 
-    Only what is asked is computed: forces (with their std) always, local and
-    total energies when an energy is asked, the stress when it is asked.
-    Forces-only calls are the fast path for molecular dynamics; asking for
-    the energy afterwards on the same positions adds only the energy rows.
+    Only what is asked is computed: forces always, local and total energies
+    when an energy is asked, the stress when it is asked. Asking for the
+    energy after the forces on the same positions adds only what is missing.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, model, return_std=True, **kwargs):
+    def __init__(self, model, return_std=False, **kwargs):
         super().__init__(**kwargs)
         self.model = model
-        self.return_std = return_std
+        self.return_std = bool(return_std)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         have = dict(self.results) if not system_changes else {}
@@ -40,13 +39,11 @@ class ModelCalculator(Calculator):
             props.append("stress")
         if "forces" not in have:
             props.append("forces")
-        res = self.model.predict_all(self.atoms, return_std=self.return_std, properties=tuple(props))
+        res = self.model.predict(self.atoms, properties=tuple(props), return_std=self.return_std)
         self.results.update(have)
-        for key in ("forces", "force_std", "energies", "stress"):
+        for key in ("forces", "forces_std", "energies", "energies_std", "stress"):
             if key in res:
                 self.results[key] = res[key]
         if "energy" in res:
             self.results["energy"] = res["energy"]
             self.results["free_energy"] = res["energy"]
-        if "energies_std" in res:
-            self.results["energies_std"] = res["energies_std"]

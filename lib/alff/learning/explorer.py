@@ -1,0 +1,233 @@
+"""One MD loop for every model and selector.
+
+The :class:`Explorer` integrates the dynamics on the selector's drive
+potential, asks the selector for a per-atom score and a verdict at every
+step, and hands every verdict other than ``continue`` to a *handler*: the
+on-the-fly driver (label now) or the batch collector (keep candidates). The
+handler answers with an :class:`Action`. The explorer keeps no learning
+state of its own beyond the MD state and the log it writes to.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..dynamics import Integrator, MDState, Schedule, kinetic_temperature, thermalize
+from ..selection import CONTINUE
+from .records import LearningLog
+
+__all__ = ["Action", "Explorer"]
+
+log = logging.getLogger("alff.learning")
+
+
+@dataclass
+class Action:
+    """A handler's answer to a verdict.
+
+    Attributes
+    ----------
+    event : str
+        Logged in the event column ('' for none).
+    forces : (N, 3) array or None
+        Forces of the coming step instead of the prediction's (the oracle's,
+        after a label; the model is re-evaluated at the next step).
+    stop : bool
+        End the exploration here.
+    checkpoint : bool
+        Call ``handler.checkpoint(explorer, forces)`` once the step's log
+        row is written, before the step (the state a restart continues from).
+    """
+
+    event: str = ""
+    forces: object = None
+    stop: bool = False
+    checkpoint: bool = False
+
+
+class Explorer:
+    """MD driven by a model through a selector.
+
+    Parameters
+    ----------
+    model : Model
+    selector : Selector
+    schedule : Schedule
+    state : MDState
+        Where to start; momenta are drawn at the current segment's
+        temperature when the state has none.
+    learning_log : LearningLog, optional
+        Shared between explorations of one run.
+    label : str
+        Prefix of log messages.
+    log_every : int
+        Steps between log rows (events are always logged).
+    progress_s : float
+        Seconds between progress lines in the log file.
+    """
+
+    def __init__(self, model, selector, schedule: Schedule, state: MDState, learning_log=None, label="",
+                 log_every=10, progress_s=10.0):
+        self.model = model
+        self.selector = selector
+        self.schedule = schedule
+        self.state = state
+        self.log = learning_log if learning_log is not None else LearningLog()
+        self.label = label
+        self.log_every = max(int(log_every), 1)
+        self.progress_s = float(progress_s)
+        self.masses = state.atoms.get_masses()
+        self.integrator = Integrator(self.masses, schedule.timestep_fs, schedule.friction_per_fs)
+        atoms = state.atoms
+        if not atoms.has("momenta") or not np.any(atoms.get_momenta()):
+            _, seg, _ = schedule.segment_at(state.step)
+            atoms.set_momenta(thermalize(self.masses, seg.temperature_K, state.rng))
+        self._last_progress = -np.inf
+
+    # ------------------------------------------------------------- helpers
+    def evaluate(self, energy=False):
+        """The drive potential's prediction (with std) at the current
+        positions, and the selector's per-atom score."""
+        t0 = time.perf_counter()
+        props = ("forces", "energy") if energy else ("forces",)
+        atoms = self.state.atoms
+        res = self.selector.drive(self.model).predict(atoms, properties=props, return_std=True)
+        score = self.selector.score(self.model, atoms, res)
+        self.log.timings["prediction_s"] += time.perf_counter() - t0
+        return res, score
+
+    def temperature(self):
+        return kinetic_temperature(self.state.atoms.get_momenta(), self.masses)
+
+    def phase(self):
+        return self.schedule.segment_at(self.state.step)[1].phase
+
+    def _row(self, res, score, event=""):
+        st = self.state
+        self.log.add(step=st.step, time_ps=st.time_ps, phase=self.phase(), temperature_K=self.temperature(),
+                     potential_energy_eV=res.get("energy", np.nan), max_uncertainty=float(np.max(score)),
+                     threshold=self.selector.threshold_, noise=self.model.noise_,
+                     n_oracle_calls=self.log.n_calls, n_failed_labels=self.log.n_failed,
+                     n_train=self.model.n_train_, event=event)
+
+    def _progress(self, score, force=False):
+        now = time.perf_counter()
+        if not force and now - self._last_progress < self.progress_s:
+            return
+        self._last_progress = now
+        st = self.state
+        log.info("%sstep %d/%d  t=%.3f ps  T=%.0f K  max uncertainty=%.4f  noise=%.4f  calls=%d  failed=%d  "
+                 "train=%d", self.label, st.step, self.schedule.total_steps, st.time_ps, self.temperature(),
+                 float(np.max(score)), self.model.noise_, self.log.n_calls, self.log.n_failed,
+                 self.model.n_train_)
+
+    def _rescale(self):
+        """Velocities to the segment's temperature where a rescaling segment starts."""
+        st = self.state
+        _, seg, start = self.schedule.segment_at(st.step)
+        if st.step == start and seg.rescale:
+            p = st.atoms.get_momenta()
+            t = kinetic_temperature(p, self.masses)
+            if t > 0:
+                st.atoms.set_momenta(p * np.sqrt(seg.temperature_K / t))
+            log.info("%sstep %d: velocities rescaled from %.0f K to %.0f K (phase %s)",
+                     self.label, st.step, t, seg.temperature_K, seg.phase)
+
+    def _advance(self, forces):
+        """One MD step with ``forces``; the prediction at the new positions,
+        or None when the structure is unphysical (the state is kept)."""
+        st = self.state
+        sched = self.schedule
+        seg = sched.segment_at(st.step)[1]
+        t0 = time.perf_counter()
+        x0, p0 = st.atoms.get_positions(), st.atoms.get_momenta()
+        energy = (st.step + 1) % self.log_every == 0
+        out = {}
+
+        def evaluate(x, p):
+            self.log.timings["md_s"] += time.perf_counter() - t0
+            st.atoms.set_positions(x)
+            out["res"], out["score"] = self.evaluate(energy=energy)
+            return out["res"]
+
+        try:
+            _, p, _ = self.integrator.step(x0, p0, forces, evaluate, seg.ensemble or sched.ensemble,
+                                           seg.temperature_K, st.rng)
+        except ValueError as err:  # atoms too close: keep the last good state
+            st.atoms.set_positions(x0)
+            st.atoms.set_momenta(p0)
+            log.warning("%sstep %d: unphysical structure, exploration stops: %s", self.label, st.step, err)
+            return None
+        st.atoms.set_momenta(p)
+        st.step += 1
+        st.time_ps += sched.timestep_fs / 1000.0
+        return out["res"], out["score"]
+
+    # ----------------------------------------------------------------- loop
+    def run(self, handler, max_steps=None, resume_forces=None):
+        """Integrate until the schedule ends, ``max_steps`` steps were done,
+        or the handler stops.
+
+        Parameters
+        ----------
+        handler : object
+            ``handler.handle(explorer, verdict, prediction, score) ->
+            Action`` for every verdict other than ``continue``, and
+            ``handler.checkpoint(explorer, forces)`` when an action asks.
+        max_steps : int, optional
+        resume_forces : (N, 3) array, optional
+            Continue a checkpointed exploration: its state was saved after
+            the decision of its current step, to be integrated with these
+            forces.
+
+        Returns
+        -------
+        str
+            Why it stopped: ``"schedule"``, ``"max_steps"``, ``"stopped"``
+            (by the handler) or ``"unphysical"`` (atoms too close; the state
+            is the last good one).
+        """
+        st = self.state
+        done = 0
+        if resume_forces is not None:
+            nxt = self._advance(np.asarray(resume_forces, float))
+            if nxt is None:
+                return "unphysical"
+            res, score = nxt
+            done = 1
+        else:
+            try:
+                res, score = self.evaluate(energy=True)
+            except ValueError as err:
+                log.warning("%sunphysical start structure: %s", self.label, err)
+                return "unphysical"
+        while st.step < self.schedule.total_steps:
+            if max_steps is not None and done >= max_steps:
+                return "max_steps"
+            self._rescale()
+            verdict = self.selector.verdict(st.step, score)
+            action = Action() if verdict == CONTINUE else handler.handle(self, verdict, res, score)
+            if action.stop:
+                self._row(res, score, action.event or "stop")
+                self._progress(score, force=True)
+                return "stopped"
+            forces = res["forces"] if action.forces is None else action.forces
+            if action.event or st.step % self.log_every == 0:
+                if "energy" not in res:
+                    res = dict(res, energy=self.evaluate(energy=True)[0]["energy"])
+                self._row(res, score, action.event)
+            self._progress(score)
+            if action.checkpoint:
+                handler.checkpoint(self, forces)
+            nxt = self._advance(forces)
+            if nxt is None:
+                return "unphysical"
+            res, score = nxt
+            done += 1
+        self._row(res, score, "end")
+        self._progress(score, force=True)
+        return "schedule"

@@ -1,0 +1,81 @@
+"""Build a model from its config section, load any saved model.
+
+Nothing outside :mod:`alff.models` names a model class: the pipeline asks
+:func:`build_model` for a new model of a config section's ``kind`` and
+:func:`load_model` for a saved one (its JSON file names its ``format``).
+A new model registers here with one line.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..imports import import_object, resolve_kind
+from .storage import model_stem
+
+__all__ = ["MODEL_KINDS", "build_model", "load_model", "register", "model_class", "is_mappable"]
+
+# kind -> "module:Class"; imported on first use (a missing optional
+# dependency of one model does not break the others)
+MODEL_KINDS = {
+    "gp": "alff.models.gaussian_process:GaussianProcess",
+    "mapped": "alff.models.mapped:MappedPotential",
+}
+# the ``format`` field of saved JSON files -> kind
+FORMATS = {
+    "alff.GaussianProcess": "gp",
+    "alff.mapped": "mapped",
+}
+
+
+def register(kind, target, file_format=None):
+    """Register a model class (``"module:Class"`` or the class itself) under
+    ``kind``; ``file_format`` is the ``format`` field its ``save`` writes."""
+    MODEL_KINDS[kind] = target
+    if file_format:
+        FORMATS[file_format] = kind
+
+
+def model_class(kind):
+    """The class registered under ``kind``, or imported from ``kind`` when
+    it is an import path ``module:Class`` (a model outside alff)."""
+    return resolve_kind(kind, MODEL_KINDS, "model.kind")
+
+
+def is_mappable(kind):
+    """Whether models of ``kind`` can be mapped to splines (rule map)."""
+    return bool(getattr(model_class(kind), "mappable", False))
+
+
+def build_model(section, previous=None):
+    """A new, unfitted model from a scheme's ``model`` config section.
+
+    Parameters
+    ----------
+    section : dict
+        ``kind`` and the model's own settings.
+    previous : Model, optional
+        The previous iteration's model (warm start, e.g. hyperparameters).
+    """
+    section = dict(section)
+    kind = section.pop("kind", "gp")
+    return model_class(kind).from_config(section, previous)
+
+
+# Saved files of models outside alff: ``format`` is their import path
+# ``module:Class`` and :func:`load_model` imports it.
+
+
+def load_model(path):
+    """Load any saved model from ``stem``, ``stem.json`` or ``stem.npz``."""
+    stem = model_stem(path)
+    meta_path = stem.with_suffix(".json")
+    try:
+        fmt = json.loads(meta_path.read_text()).get("format")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no saved model at {meta_path}") from None
+    if fmt in FORMATS:
+        return model_class(FORMATS[fmt]).load(stem)
+    if isinstance(fmt, str) and ":" in fmt:  # a model outside alff saves its import path
+        return import_object(fmt, f"{meta_path}: format").load(stem)
+    raise ValueError(f"{meta_path}: unknown model format '{fmt}' (known: {sorted(FORMATS)})")

@@ -1,0 +1,95 @@
+"""The final model on the test sets: predictions, metrics.json, figures."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..jobs import read_json, write_json
+from ..models import load_model
+from ..structure_io import read_frames
+
+__all__ = ["evaluate_step", "report_step"]
+
+log = logging.getLogger("alff.pipeline")
+
+
+def evaluate_step(model_path, test_path, out):
+    """Predictions of the final model on one phase's test set (npz)."""
+    from ..evaluation import predict_frames
+    model = load_model(model_path)
+    frames = read_frames(test_path)
+    t0 = time.perf_counter()
+    d = predict_frames(model, frames)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **d, noise=model.noise_, predict_s=time.perf_counter() - t0)
+    log.info("evaluated %d frames (%d atoms) in %.1f s", len(frames), len(d["ref"]), time.perf_counter() - t0)
+
+
+def _oracle_budget(seed, testset, n_phases):
+    n_seed = seed["steps"] + 1 if seed["method"] == "md" else (seed["copies"] if seed["method"] == "rattle" else 0)
+    n_test = n_phases * (testset["equilibrate_steps"] + testset["frames"] * testset["every"] + 1)
+    return n_seed, n_test
+
+
+def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, seed_train, out):
+    """metrics.json and the figures of a learning run.
+
+    Parameters
+    ----------
+    run, scheme, mode : str
+        Run name, scheme name, learning mode.
+    seed, testset : dict
+        Config sections (for the oracle budget of seed and test sets).
+    phases : list of str
+    eval_paths : list of str
+        :func:`evaluate_step` outputs, one per phase.
+    learn : dict
+        Paths: log, calls, timings, model.
+    out : dict
+        metrics and the figure stems (learning, parity, calibration).
+    """
+    from ..evaluation import calibration, force_metrics
+    from ..plotting import calibration_figure, learning_figure, parity_figure
+    log_df = pd.read_csv(learn["log"])
+    calls = pd.read_csv(learn["calls"])
+    timings = read_json(learn["timings"])
+    per_phase, metrics_phase = {}, {}
+    for phase, p in zip(phases, eval_paths):
+        d = dict(np.load(p))
+        noise = float(d["noise"])
+        m = force_metrics(d["ref"], d["pred"])
+        c = calibration(d["ref"], d["pred"], d["std"], noise=noise)
+        per_phase[phase] = {"ref": d["ref"], "pred": d["pred"], "std": d["std"], "metrics": m, "calibration": c,
+                            "noise": noise}
+        metrics_phase[phase] = dict(m, z_std=c["z_std"], frac_within_2sigma=c["frac_within_2sigma"],
+                                    n_frames=int(len(np.unique(d["frame"]))) if len(d["frame"]) else 0)
+    n_seed, n_test = _oracle_budget(seed, testset, len(phases))
+    model = load_model(learn["model"]).describe()
+    metrics = {
+        "run": run, "scheme": scheme, "mode": mode,
+        "n_oracle_calls": int(timings["n_oracle_calls"]),
+        "n_failed_labels": int(timings["n_failed_labels"]),
+        "n_seed_oracle_calls": int(n_seed), "n_seed_frames": len(read_frames(seed_train)),
+        "n_test_oracle_calls": int(n_test),
+        "n_training_envs": model["n_train"], "model": model,
+        "test": metrics_phase,
+        "wall_time_s": {k: float(timings.get(k, 0.0)) for k in ("oracle_s", "training_s", "prediction_s", "md_s")},
+    }
+    write_json(out["metrics"], metrics)
+    figs = []
+    figs += learning_figure(log_df, calls, out["learning"])
+    figs += parity_figure(per_phase, out["parity"])
+    figs += calibration_figure(per_phase, out["calibration"])
+    for phase, m in metrics_phase.items():
+        if m["rmse"] is not None:
+            log.info("test %s: force RMSE %.4f eV/A, MAE %.4f, RMSE/P95|F| %.2f%%, z std %.2f", phase, m["rmse"],
+                     m["mae"], 100 * m["rmse_over_p95"], m["z_std"])
+    log.info("oracle calls: %d learning (%d failed), %d seed, %d test set", metrics["n_oracle_calls"],
+             metrics["n_failed_labels"], n_seed, n_test)
+    for f in figs:
+        log.info("figure: %s", f)

@@ -1,0 +1,8 @@
+"""Validation protocol of rule diffusion: the mapped potential and the reference under one protocol."""
+from alff.jobs import job
+from alff.validation.steps import diffusion_step
+
+with job(snakemake.log[0], snakemake.threads, "alff.validate"):
+    out = dict(snakemake.output.items())
+    out["figure"] = str(snakemake.output.figure[0]).rsplit(".", 1)[0]
+    diffusion_step(snakemake.params.settings, snakemake.input.mapped, out)
