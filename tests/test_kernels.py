@@ -5,7 +5,7 @@ import pytest
 
 from alff.clusters import frame_clusters
 from alff.kernels import blocks as bl
-from alff.kernels.manybody import expneg
+from alff.kernels.vectorised import expneg
 from conftest import rattled_al, rattled_alcu
 
 

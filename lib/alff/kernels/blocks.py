@@ -19,9 +19,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..clusters import N_ROWS
-from .manybody import (EnergyPairColumns, EnergyTripletColumns, ForcePairColumns, ForceTripletColumns,
-                       PairBlocks, TripletBlocks, k2_block_pairs, k2_ff_soa_pairs, k2_xe_soa_pairs,
-                       k3_block_pairs, k3_ff_soa_pairs, k3_xe_soa_pairs)
+from .arguments import (EnergyPairColumns, EnergyTripletColumns, ForcePairColumns, ForceTripletColumns,
+                        PairBlocks, TripletBlocks)
+from .manybody import k2_block_pairs, k3_block_pairs
+from .vectorised import k2_ff_soa_pairs, k2_xe_soa_pairs, k3_ff_soa_pairs, k3_xe_soa_pairs
 
 __all__ = ["BlockSet", "build_blocks", "kernel_matrix", "self_kernel_diag", "concat_blocks"]
 
