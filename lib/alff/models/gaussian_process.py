@@ -27,7 +27,7 @@ from ..linalg import cholesky_append
 from .gp_hyperparameters import BOUNDS, HYP_ORDER, HyperparameterMixin
 from .gp_prediction import PredictionMixin
 from .storage import read_model, write_model
-from .training_set import labelled_frame, pack_frames, unpack_frames
+from .training_set import labelled_frame, pack_frames, reference_energies, unpack_frames
 
 __all__ = ["GaussianProcess", "BOUNDS", "HYP_ORDER"]
 
@@ -243,24 +243,6 @@ class GaussianProcess(HyperparameterMixin, PredictionMixin):
             return 0.0
         return float(sum(self.e0_.get(int(z), 0.0) for z in atoms.numbers))
 
-    def _fit_e0(self, frames):
-        """Per-species reference energies: given, or least squares on energy labels."""
-        if self.reference_energies is not None:
-            from ase.data import atomic_numbers
-            e0 = {(atomic_numbers[k] if isinstance(k, str) else int(k)): float(v)
-                  for k, v in self.reference_energies.items()}
-            missing = [z for z in self.species_ if z not in e0]
-            if missing:
-                raise ValueError(f"reference_energies has no entry for species Z={missing}")
-            return e0
-        ef = [f for f in frames if f.use_energy]
-        if not ef:
-            return None
-        A = np.array([[np.sum(f.atoms.numbers == z) for z in self.species_] for f in ef], float)
-        e = np.array([f.energy for f in ef])
-        coef = np.linalg.lstsq(A, e, rcond=None)[0]
-        return {int(z): float(c) for z, c in zip(self.species_, coef)}
-
     def _prepare(self, frames, atom_indices, start):
         if atom_indices is None:
             atom_indices = [None] * len(frames)
@@ -308,7 +290,7 @@ class GaussianProcess(HyperparameterMixin, PredictionMixin):
         if not any(len(f.force_atoms) or f.use_energy or f.use_stress for f in lf):
             raise ValueError("no training data: the frames contribute no force, energy or stress label")
         self._set_species(lf)
-        self.e0_ = self._fit_e0(lf)
+        self.e0_ = reference_energies(lf, self.species_, self.reference_energies)
         t0 = time.perf_counter()
         self._blocks, self._y, self._noise_kind, self._noise_scale = self._build(lf, 0)
         self.frames_ = lf

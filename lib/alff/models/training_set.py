@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-__all__ = ["LabelledFrame", "labelled_frame", "pack_frames", "unpack_frames"]
+__all__ = ["LabelledFrame", "labelled_frame", "pack_frames", "unpack_frames", "reference_energies"]
 
 VOIGT_NAMES = ("xx", "yy", "zz", "yz", "xz", "xy")
 
@@ -178,3 +178,23 @@ def unpack_frames(d):
         a0 += n
         f0 += m
     return frames
+
+
+def reference_energies(frames, species, given=None):
+    """Per-species reference energies (``{Z: eV}``): ``given`` (keys
+    symbols or Z), else least squares on the energy labels of labelled
+    ``frames``; None without energy labels."""
+    if given is not None:
+        from ase.data import atomic_numbers
+        e0 = {(atomic_numbers[k] if isinstance(k, str) else int(k)): float(v) for k, v in given.items()}
+        missing = [z for z in species if z not in e0]
+        if missing:
+            raise ValueError(f"reference_energies has no entry for species Z={missing}")
+        return e0
+    ef = [f for f in frames if f.use_energy]
+    if not ef:
+        return None
+    A = np.array([[np.sum(f.atoms.numbers == z) for z in species] for f in ef], float)
+    e = np.array([f.energy for f in ef])
+    coef = np.linalg.lstsq(A, e, rcond=None)[0]
+    return {int(z): float(c) for z, c in zip(species, coef)}
