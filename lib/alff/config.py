@@ -143,6 +143,44 @@ def _semantic_errors(cfg):
         errs.append(f"explore.scenarios: names must be unique, got {names}")
     if cfg["system"]["kind"] == "slab" and cfg["system"].get("adatom") and "element" not in cfg["system"]["adatom"]:
         cfg["system"]["adatom"]["element"] = cfg["system"]["element"]
+    for name, sc in cfg["schemes"].items():
+        errs += _drop_null_cutoffs(name, sc.get("model") or {})
+    return errs + _build_errors(cfg)
+
+
+def _drop_null_cutoffs(name, model):
+    """A cutoff set to null drops that body order (config files merge key by
+    key, so leaving a key out cannot remove a default)."""
+    cut = model.get("cutoffs")
+    if not isinstance(cut, dict):
+        return []
+    for k in [k for k, v in cut.items() if v is None]:
+        del cut[k]
+    return [] if cut else [f"schemes.{name}.model.cutoffs: every body order is null; keep at least one"]
+
+
+def _build_errors(cfg):
+    """Build the structure and the oracle once, so their errors name the
+    config keys now rather than fail a job later."""
+    from .oracle import Oracle
+    from .structures import build_structure
+    errs = []
+    atoms = None
+    if cfg["system"]["kind"] != "file" or Path(cfg["system"].get("path") or "").exists():
+        try:
+            atoms = build_structure(cfg["system"])
+        except ValueError as err:
+            errs.append(str(err))
+    try:
+        oracle = Oracle.from_config(cfg["oracle"])
+    except ValueError as err:
+        return errs + [str(err) if str(err).startswith("oracle") else f"oracle: {err}"]
+    if atoms is not None and oracle.kind == "emt":
+        from ase.calculators.emt import parameters
+        missing = sorted(set(atoms.get_chemical_symbols()) - set(parameters))
+        if missing:
+            errs.append(f"oracle.kind: ASE's EMT has no parameters for {missing} (system.element); it covers "
+                        f"{sorted(parameters)}. Choose another oracle (oracle.kind: calculator, gpaw)")
     return errs
 
 

@@ -84,6 +84,11 @@ def neighbor_list(positions, cell, pbc, cutoff):
     pbc = np.asarray(pbc, dtype=bool).reshape(3)
     if cutoff <= 0:
         raise ValueError(f"cutoff must be positive, got {cutoff}")
+    bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
+    if len(bad):  # NaN would be cast to int in the cell lists below
+        raise ValueError(f"non-finite positions of atoms {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''}")
+    if not np.isfinite(np.asarray(cell, dtype=float)).all():
+        raise ValueError("non-finite cell")
     n = len(positions)
     if n == 0:
         z = np.zeros(0, np.int64)

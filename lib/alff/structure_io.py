@@ -43,8 +43,12 @@ def write_frames(path, frames):
     for f in frames:
         for k in [k for k, v in f.info.items() if isinstance(v, str) and v == ""]:
             del f.info[k]
-    if frames:
-        write(str(tmp), frames, format="extxyz")
-    else:
-        tmp.write_text("")
-    os.replace(tmp, p)
+    try:
+        if frames:
+            write(str(tmp), frames, format="extxyz")
+        else:
+            tmp.write_text("")
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # nothing half-written is left behind
+        raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ase.build import add_adsorbate, bulk, fcc111, fcc100, fcc110, bcc100, bcc110, bcc111
 
-__all__ = ["build_structure", "apply_strain"]
+__all__ = ["build_structure", "apply_strain", "check_element"]
 
 _SLABS = {("fcc", "111"): fcc111, ("fcc", "100"): fcc100, ("fcc", "110"): fcc110,
           ("bcc", "100"): bcc100, ("bcc", "110"): bcc110, ("bcc", "111"): bcc111}
@@ -29,8 +29,14 @@ def build_structure(cfg):
     """
     kind = cfg.get("kind", "bulk")
     if kind in ("bulk", "vacancy"):
-        atoms = bulk(cfg["element"], cfg.get("crystal", "fcc"), a=cfg.get("a"),
-                     cubic=cfg.get("cubic", True))
+        el, crystal, cubic = check_element(cfg["element"]), cfg.get("crystal", "fcc"), cfg.get("cubic", True)
+        if cubic and crystal == "hcp":
+            raise ValueError("system.cubic: an hcp crystal has no conventional cubic cell; set cubic: false")
+        try:
+            atoms = bulk(el, crystal, a=cfg.get("a"), cubic=cubic)
+        except Exception as err:  # noqa: BLE001 - ASE's messages do not name the config keys
+            raise ValueError(f"system: cannot build {crystal} {el} (a={cfg.get('a')}, cubic={cubic}): {err}. "
+                             "Set system.a (and system.crystal) for this element") from err
         atoms = atoms.repeat(tuple(cfg.get("repeat", [1, 1, 1])))
         if kind == "vacancy":
             i = int(cfg.get("vacancy_index", 0))
@@ -42,11 +48,17 @@ def build_structure(cfg):
         key = (cfg.get("crystal", "fcc"), str(cfg.get("miller", "111")))
         if key not in _SLABS:
             raise ValueError(f"system: no slab builder for crystal/miller {key}; known: {sorted(_SLABS)}")
-        atoms = _SLABS[key](cfg["element"], size=tuple(cfg.get("size", [3, 3, 4])), a=cfg.get("a"),
-                            vacuum=cfg.get("vacuum", 8.0), periodic=True)
+        el = check_element(cfg["element"])
+        try:
+            atoms = _SLABS[key](el, size=tuple(cfg.get("size", [3, 3, 4])), a=cfg.get("a"),
+                                vacuum=cfg.get("vacuum", 8.0), periodic=True)
+        except Exception as err:  # noqa: BLE001
+            raise ValueError(f"system: cannot build a {key[0]}({key[1]}) slab of {el} (a={cfg.get('a')}): {err}. "
+                             "Set system.a for this element") from err
         ad = cfg.get("adatom")
         if ad:
-            add_adsorbate(atoms, ad.get("element", cfg["element"]), ad.get("height", 2.0), ad.get("site", "fcc"))
+            ad_el = check_element(ad.get("element", el), "system.adatom.element")
+            add_adsorbate(atoms, ad_el, ad.get("height", 2.0), ad.get("site", "fcc"))
             # keep the vacuum symmetric after adding the adatom
             atoms.center(vacuum=cfg.get("vacuum", 8.0), axis=2)
         return atoms
@@ -57,6 +69,18 @@ def build_structure(cfg):
         except Exception as err:  # noqa: BLE001
             raise ValueError(f"system.path: cannot read a structure from '{cfg.get('path')}': {err}") from err
     raise ValueError(f"system.kind must be bulk, vacancy, slab or file, got '{kind}'")
+
+
+def check_element(symbol, key="system.element"):
+    """``symbol`` if it is a chemical symbol, else a ValueError naming
+    ``key`` (with the capitalised symbol when that is one: 'cu' -> 'Cu')."""
+    from ase.data import atomic_numbers
+    if isinstance(symbol, str) and symbol in atomic_numbers and symbol != "X":
+        return symbol
+    hint = ""
+    if isinstance(symbol, str) and symbol.capitalize() in atomic_numbers:
+        hint = f"; did you mean '{symbol.capitalize()}'?"
+    raise ValueError(f"{key}: '{symbol}' is not a chemical symbol{hint}")
 
 
 def apply_strain(atoms, strain):

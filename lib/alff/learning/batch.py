@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..selection import CANDIDATE, LABEL, STOP
 from .explorer import Action, Explorer
+from .limits import Limits
 from .records import LearningLog, unlabelled_copy
 
 __all__ = ["CandidateCollector", "explore", "select_candidates"]
@@ -51,7 +52,8 @@ class CandidateCollector:
         """Batch explorations are short jobs: their outputs are the checkpoint."""
 
 
-def explore(model, selector, schedule, state, settings, learning_log=None, label="", resumed=False):
+def explore(model, selector, schedule, state, settings, learning_log=None, label="", resumed=False,
+            guard_start=None):
     """Batch exploration with a fixed model: collect candidate frames.
 
     Parameters
@@ -63,11 +65,15 @@ def explore(model, selector, schedule, state, settings, learning_log=None, label
     settings : dict
         ``max_candidates``, ``min_separation``, ``max_steps`` (per
         exploration; None: the rest of the schedule), ``log_every``,
-        ``progress_s``.
+        ``progress_s``, ``limits`` (the trajectory's limits; crossing one
+        raises :class:`~alff.learning.limits.RunLimitError`).
     resumed : bool
         The state is where a previous exploration stopped (on a candidate
         that was labelled already): the first candidate must be at least
         ``min_separation`` steps later.
+    guard_start : ase.Atoms, optional
+        The structure whose nearest-neighbour distance sets the distance
+        limit (default: ``state.atoms``).
 
     Returns
     -------
@@ -81,8 +87,10 @@ def explore(model, selector, schedule, state, settings, learning_log=None, label
     llog = learning_log if learning_log is not None else LearningLog()
     handler = CandidateCollector(settings.get("max_candidates", 20), settings.get("min_separation", 10),
                                  state.step if resumed else -10 ** 9)
+    guard = Limits.from_config(settings).structure_guard(guard_start if guard_start is not None else state.atoms,
+                                                         schedule)
     ex = Explorer(model, selector, schedule, state, llog, label, settings.get("log_every", 10),
-                  settings.get("progress_s", 10.0))
+                  settings.get("progress_s", 10.0), guard)
     reason = ex.run(handler, max_steps=settings.get("max_steps"))
     return handler.candidates, reason, llog
 

@@ -23,6 +23,7 @@ from .records import LearningLog
 __all__ = ["Action", "Explorer"]
 
 log = logging.getLogger("alff.learning")
+progress_log = logging.getLogger("alff.progress.learning")
 
 
 @dataclass
@@ -67,11 +68,17 @@ class Explorer:
     log_every : int
         Steps between log rows (events are always logged).
     progress_s : float
-        Seconds between progress lines in the log file.
+        Seconds between progress lines (logger ``alff.progress``: the log
+        file, and the terminal at its own rate).
+    guard : StructureGuard, optional
+        Limits of the trajectory (:mod:`alff.learning.limits`): temperature
+        every step, closest pair every ``log_every`` steps and before every
+        verdict handed to the handler; crossing one raises
+        :class:`RunLimitError`.
     """
 
     def __init__(self, model, selector, schedule: Schedule, state: MDState, learning_log=None, label="",
-                 log_every=10, progress_s=10.0):
+                 log_every=10, progress_s=10.0, guard=None):
         self.model = model
         self.selector = selector
         self.schedule = schedule
@@ -80,6 +87,7 @@ class Explorer:
         self.label = label
         self.log_every = max(int(log_every), 1)
         self.progress_s = float(progress_s)
+        self.guard = guard
         self.masses = state.atoms.get_masses()
         self.integrator = Integrator(self.masses, schedule.timestep_fs, schedule.friction_per_fs)
         atoms = state.atoms
@@ -120,7 +128,7 @@ class Explorer:
             return
         self._last_progress = now
         st = self.state
-        log.info("%sstep %d/%d  t=%.3f ps  T=%.0f K  max uncertainty=%.4f  noise=%.4f  calls=%d  failed=%d  "
+        progress_log.info("%sstep %d/%d  t=%.3f ps  T=%.0f K  max uncertainty=%.4f  noise=%.4f  calls=%d  failed=%d  "
                  "train=%d", self.label, st.step, self.schedule.total_steps, st.time_ps, self.temperature(),
                  float(np.max(score)), self.model.noise_, self.log.n_calls, self.log.n_failed,
                  self.model.n_train_)
@@ -165,6 +173,10 @@ class Explorer:
         st.atoms.set_momenta(p)
         st.step += 1
         st.time_ps += sched.timestep_fs / 1000.0
+        if self.guard is not None:
+            self.guard.check_temperature(self.temperature(), st.step, self.label)
+            if st.step % self.log_every == 0:
+                self.guard.check_distances(st.atoms, st.step, self.label)
         return out["res"], out["score"]
 
     # ----------------------------------------------------------------- loop
@@ -210,6 +222,8 @@ class Explorer:
                 return "max_steps"
             self._rescale()
             verdict = self.selector.verdict(st.step, score)
+            if verdict != CONTINUE and self.guard is not None:
+                self.guard.check_distances(st.atoms, st.step, self.label)
             action = Action() if verdict == CONTINUE else handler.handle(self, verdict, res, score)
             if action.stop:
                 self._row(res, score, action.event or "stop")

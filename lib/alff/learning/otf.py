@@ -22,6 +22,7 @@ from ..oracle import is_ok
 from ..selection import LABEL, STOP
 from .checkpoint import read_checkpoint, restore_state, write_checkpoint
 from .explorer import Action, Explorer
+from .limits import Limits, RunLimitError
 from .records import LearningLog, mark_training_atoms, unlabelled_copy
 
 __all__ = ["Scenario", "OnTheFly"]
@@ -58,7 +59,9 @@ class OnTheFly:
         ``label(atoms)`` returns a label or a failed record.
     settings : dict
         The ``learn`` config section: ``max_oracle_calls``,
-        ``failure_cooldown_steps``, ``log_every``, ``progress_s``.
+        ``failure_cooldown_steps``, ``log_every``, ``progress_s``,
+        ``limits`` (:class:`~alff.learning.limits.Limits`; crossing one
+        raises :class:`RunLimitError` after the checkpoint).
     checkpoint_dir : str or Path, optional
         Where checkpoints go (none without).
     fingerprint : str
@@ -81,6 +84,7 @@ class OnTheFly:
         self.cooldown = int(settings.get("failure_cooldown_steps", 10))
         self.log_every = int(settings.get("log_every", 10))
         self.progress_s = float(settings.get("progress_s", 10.0))
+        self.limits = Limits.from_config(settings)
         self.checkpoint_dir = checkpoint_dir
         self.fingerprint = fingerprint
         self.labelled = []
@@ -122,6 +126,11 @@ class OnTheFly:
             log.warning("%sstep %d: oracle failed (%s); going on without this structure", ex.label, st.step,
                         call["reason"])
             self.log.calls.append(call)
+            try:
+                self.limits.check_failures(self.log.n_calls, self.log.n_failed, ex.label)
+            except RunLimitError:
+                self.checkpoint(ex, res["forces"])  # the call is kept; a fixed run resumes here
+                raise
             return Action(event="failed", checkpoint=True)
         mark_training_atoms(lab, self.selector.training_atoms(lab, score))
         add = np.flatnonzero(lab.arrays["train_mask"])
@@ -181,7 +190,12 @@ class OnTheFly:
             else:
                 state = sc.start
                 self.row_starts.append(len(self.log.rows))
+            guard = self.limits.structure_guard(sc.start.atoms, sc.schedule)
             ex = Explorer(self.model, self.selector, sc.schedule, state, self.log, f"[{sc.name}] ",
-                          self.log_every, self.progress_s)
-            ex.run(self, resume_forces=resume_forces)
+                          self.log_every, self.progress_s, guard)
+            why = ex.run(self, resume_forces=resume_forces)
+            if why == "unphysical":
+                raise RunLimitError(f"[{sc.name}] step {ex.state.step}: the model cannot evaluate the structure "
+                                    "(atoms too close): the trajectory blew up; see the log")
+        self.limits.check_failures(self.log.n_calls, self.log.n_failed, final=True)
         return self

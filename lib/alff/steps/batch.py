@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..dynamics import MDState
 from ..jobs import read_json, write_json
-from ..learning import LOG_COLUMNS, explore, mark_training_atoms, select_candidates, start_state, training_inputs
+from ..learning import LOG_COLUMNS, Limits, explore, mark_training_atoms, select_candidates, start_state, training_inputs
 from ..models import build_model, load_model
 from ..oracle import is_ok
 from ..selection import build_selector
@@ -134,9 +134,44 @@ def label_step(oracle, slot_path, out, cache_dir):
     write_frames(out, labels)
 
 
-def merge_step(selector_cfg, train_in, label_paths, out):
+def _label_counts(label_paths):
+    """(calls, failed) over label files (an empty slot is no call)."""
+    n = failed = 0
+    for p in label_paths:
+        for lab in read_frames(p):
+            n += 1
+            failed += not is_ok(lab)
+    return n, failed
+
+
+def _earlier_label_paths(label_paths):
+    """Label files of the iterations before the one of ``label_paths``
+    (``<scheme>/iter_<i>/labels/<k>.extxyz``; they are ancestors of this
+    iteration's jobs, so they exist)."""
+    if not label_paths:
+        return []
+    here = Path(label_paths[0]).parent.parent
+    i = int(here.name.split("_")[-1])
+    return sorted(p for j in range(i) for p in (here.parent / f"iter_{j}" / "labels").glob("*.extxyz"))
+
+
+def merge_step(selector_cfg, train_in, label_paths, out, limits=None):
     """Next iteration's training set: this one's plus the successful labels,
-    each with the selector's training atoms marked."""
+    each with the selector's training atoms marked.
+
+    Parameters
+    ----------
+    limits : dict, optional
+        ``learn.limits``: the failed fraction of every learning label so
+        far is judged here, before the next iteration spends oracle calls.
+
+    Raises
+    ------
+    RunLimitError
+        Too many labels failed (the labels stay where they are).
+    """
+    n, failed = _label_counts(list(_earlier_label_paths(label_paths)) + list(label_paths))
+    Limits.from_config({"limits": limits}).check_failures(n, failed)
     selector = build_selector(selector_cfg)
     frames = read_frames(train_in)
     new = 0
@@ -147,7 +182,8 @@ def merge_step(selector_cfg, train_in, label_paths, out):
                 frames.append(lab)
                 new += 1
     write_frames(out, frames)
-    log.info("training set: %d frames (%d new)", len(frames), new)
+    log.info("training set: %d frames (%d new); %d of %d learning labels failed so far", len(frames), new,
+             failed, n)
 
 
 def _call_row(lab):
@@ -161,8 +197,16 @@ def _call_row(lab):
             "cached": bool(lab.info.get("oracle_cached", False))}
 
 
-def finalize_step(last_model, explore_logs, label_paths, train_path, timing_paths, out):
-    """Collect a batch run into the same outputs as an on-the-fly run."""
+def finalize_step(last_model, explore_logs, label_paths, train_path, timing_paths, out, limits=None):
+    """Collect a batch run into the same outputs as an on-the-fly run.
+
+    Raises
+    ------
+    RunLimitError
+        Every learning label failed, or more than ``limits`` allow.
+    """
+    n, failed = _label_counts(label_paths)
+    Limits.from_config({"limits": limits}).check_failures(n, failed, final=True)
     _copy_model(last_model, out["model"])
     logs = [d for d in (pd.read_csv(p) for p in explore_logs) if len(d)]
     log_df = pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(columns=LOG_COLUMNS)

@@ -53,7 +53,10 @@ def otf_step(scheme, learn, oracle, random_seed, seed_train, seed_state, out, ca
         sched, _ = scenario_schedule(explore, sc["name"])
         scenarios.append(Scenario(sc["name"], sched, start_state(start, sc.get("strain", 0.0), random_seed + 10 + k)))
     orc = oracle_cache(oracle, cache_dir)
-    key = fingerprint(scheme, learn, oracle, random_seed, [f.positions.tolist() for f in frames])
+    # what the results depend on: limits, the oracle's time limit and
+    # retries may change before a restart without invalidating checkpoints
+    same = {k: v for k, v in learn.items() if k not in ("limits", "progress_s")}
+    key = fingerprint(scheme, same, orc.oracle.settings, random_seed, [f.positions.tolist() for f in frames])
     driver = OnTheFly(model, build_selector(scheme["selector"]), orc, learn, checkpoint_dir, key)
     driver.log.timings["training_s"] += t_fit
     driver.run(scenarios)

@@ -63,7 +63,9 @@ def seed_step(system, seed, oracle, random_seed, train_out, state_out, cache_dir
         n_calls = orc.calls + orc.hits
     frames = initial_training(frames, s["init_atoms"], rng)
     if not frames:
-        raise RuntimeError("seed: every seed structure failed labelling; check the oracle settings and the log")
+        why = "; ".join(dict.fromkeys(orc.failures))[:600] if s["method"] != "file" else ""
+        raise RuntimeError(f"seed: every seed structure failed labelling ({s['method']}): {why or 'no frames'}. "
+                           "Check the oracle settings (oracle.kind, oracle.params) against system.element")
     for f in frames:
         f.info["source"] = "seed"
     write_frames(train_out, frames)
