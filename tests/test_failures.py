@@ -3,7 +3,6 @@ that cannot be a label is a failed record, and a learning run that is
 useless (labels failing, a blown-up or collapsed trajectory) stops with an
 error naming the limit - never a quiet exit with a useless model."""
 
-import copy
 from pathlib import Path
 
 import numpy as np
