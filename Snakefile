@@ -7,6 +7,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
 from alff.config import validate_config
 
 configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
+# snakemake --report results/report.zip: the pipeline's stages (report/workflow.rst),
+# every figure and summary table (flagged with report() in rules/*.smk)
+report: "report/workflow.rst"
 
 validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 
@@ -23,3 +26,4 @@ rule all:
     input:
         report_outputs(),
     default_target: True
+    localrule: True

@@ -6,6 +6,24 @@
 # in results/<run>/<scheme>/ through the {scheme} wildcard, gathered with
 # expand. Each rule passes exactly the config sections it uses as params,
 # so an edited section reruns what depends on it and nothing else.
+#
+# Snakemake's report (`snakemake --report results/report.zip`): every figure
+# (PNG) and summary table is flagged with report() through the helpers
+# below, by stage (the categories Learning, Test sets, Mapping, Validation,
+# each with one subcategory per scheme); the captions are
+# report/*.rst, the workflow description report/workflow.rst.
+#
+# Benchmarks: every rule that does real work writes a benchmark TSV,
+# results/<run>/benchmarks/ for the shared rules (seed, testset) and
+# <scheme dir>/benchmarks/ for the others (iter_NNN/ in batch mode), with
+# Snakemake's columns s (wall time, seconds), max_rss (peak resident
+# memory, MB), cpu_time, io_in/io_out. To size a rule for a cluster, run
+# the real system once (or a shorter schedule and scale), then set the
+# rule's mem_mb to ~1.5x the largest max_rss and its runtime (minutes) to
+# ~2x s/60 in the profile (set-resources), e.g.
+#   tail -qn1 results/<run>/benchmarks/iter_*/label_*.tsv | sort -k3 -g | tail -1
+# The tiny steps (select, merge, finalize, report, validation_summary, paper,
+# validate, all) are `localrule: True`: no benchmark, never queued on Slurm.
 import os
 from pathlib import Path
 
@@ -151,6 +169,32 @@ def report_outputs():
     if VALIDATIONS:
         mapped += [f"{S}/validation/summary.csv", f"{S}/report.md"]
     return per_scheme(*out) + per_scheme(*mapped, schemes=MAPPED_SCHEMES)
+
+
+# ----- report() flags and benchmark paths
+REPORT = Path(workflow.basedir) / "report"
+# the scheme as subcategory (a wildcard, expanded per job, when several run)
+SUBCATEGORY = "{scheme}" if MULTI else SCHEMES[0]
+
+
+def reported(path, caption, category, subcategory=SUBCATEGORY):
+    """``path`` flagged for Snakemake's report with the caption
+    report/<caption>.rst."""
+    return report(path, caption=str(REPORT / f"{caption}.rst"), category=category, subcategory=subcategory)
+
+
+def figure(name, category, caption=None):
+    """A figure's PNG (flagged for the report, caption report/<name>.rst)
+    and its PDF twin (not in the report)."""
+    return [reported(f"{S}/figures/{name}.png", caption or name, category),
+            f"{S}/figures/{name}.pdf"]
+
+
+def benchmark_of(name, shared=False):
+    """The benchmark TSV of a job: results/<run>/benchmarks/<name>.tsv for
+    rules shared by the schemes, <scheme dir>/benchmarks/<name>.tsv else
+    (``name`` carries the rule's wildcards)."""
+    return f"{R if shared else S}/benchmarks/{name}.tsv"
 
 
 def testset_cache(wc):

@@ -12,6 +12,8 @@ if MODE == "batch":
             f"{S}/iter_{{i}}/labels/{{k}}.extxyz",
         log:
             f"{S}/logs/iter_{{i}}/label_{{k}}.log",
+        benchmark:
+            benchmark_of("iter_{i}/label_{k}")
         params:
             oracle=config["oracle"],
             cache=cache_dir,

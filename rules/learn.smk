@@ -15,6 +15,8 @@ if MODE == "otf":
             **learn_outputs(),
         log:
             f"{S}/logs/learn_otf.log",
+        benchmark:
+            benchmark_of("learn_otf")
         params:
             scheme=scheme_params,
             learn=OTF_SETTINGS,
@@ -42,6 +44,8 @@ else:
             timing=f"{S}/iter_{{i}}/train_timing.json",
         log:
             f"{S}/logs/iter_{{i}}/train.log",
+        benchmark:
+            benchmark_of("iter_{i}/train")
         params:
             model=model_params,
         conda:
@@ -63,6 +67,8 @@ else:
             timings=f"{S}/iter_{{i}}/explore/{{scenario}}.timings.json",
         log:
             f"{S}/logs/iter_{{i}}/explore_{{scenario}}.log",
+        benchmark:
+            benchmark_of("iter_{i}/explore_{scenario}")
         params:
             scheme=explore_params,
             learn=BATCH_EXPLORE_SETTINGS,
@@ -84,6 +90,7 @@ else:
             status=f"{S}/iter_{{i}}/status.json",
         log:
             f"{S}/logs/iter_{{i}}/select.log",
+        localrule: True
         params:
             selector=selector_params,
         conda:
@@ -102,6 +109,7 @@ else:
             f"{S}/iter_{{i}}/train.extxyz",
         log:
             f"{S}/logs/iter_{{i}}/merge.log",
+        localrule: True
         params:
             selector=selector_params,
         conda:
@@ -120,6 +128,7 @@ else:
             **learn_outputs(),
         log:
             f"{S}/logs/finalize.log",
+        localrule: True
         conda:
             ENV
         threads: 1

@@ -13,9 +13,11 @@ rule map:
         uf3=f"{S}/potential/alff.uf3",
         table=f"{S}/potential/alff.table",
         snippet=f"{S}/potential/in.alff.lmp",
-        report=f"{S}/potential/mapping.json",
+        report=reported(f"{S}/potential/mapping.json", "mapping", "Mapping"),
     log:
         f"{S}/logs/map.log",
+    benchmark:
+        benchmark_of("map")
     params:
         map=config["map"],
     conda:

@@ -11,6 +11,8 @@ rule evaluate:
         f"{S}/evaluation/{{phase}}.npz",
     log:
         f"{S}/logs/evaluate_{{phase}}.log",
+    benchmark:
+        benchmark_of("evaluate_{phase}")
     conda:
         ENV
     threads: 2
@@ -27,8 +29,9 @@ rule report:
         seed=f"{R}/seed/train.extxyz",
         **learn_outputs(),
     output:
-        metrics=f"{S}/metrics.json",
-        figures=[f"{S}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")],
+        metrics=reported(f"{S}/metrics.json", "metrics", "Learning"),
+        # learning in Learning; parity and calibration (the final model on the test sets) in Test sets
+        figures=[f for name in FIGURES for f in figure(name, "Learning" if name == "learning" else "Test sets")],
     params:
         run=RUN,
         scheme=scheme_name,
@@ -38,6 +41,7 @@ rule report:
         phases=PHASES,
     log:
         f"{S}/logs/report.log",
+    localrule: True
     conda:
         ENV
     threads: 1

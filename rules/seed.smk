@@ -9,6 +9,8 @@ rule seed:
         state=f"{R}/seed/state.extxyz",
     log:
         f"{R}/logs/seed.log",
+    benchmark:
+        benchmark_of("seed", shared=True)
     params:
         system=config["system"],
         seed=config["seed"],
@@ -30,6 +32,8 @@ rule testset:
         f"{R}/testset/{{phase}}.extxyz",
     log:
         f"{R}/logs/testset_{{phase}}.log",
+    benchmark:
+        benchmark_of("testset_{phase}", shared=True)
     params:
         system=config["system"],
         protocol=testset_protocol,

@@ -15,12 +15,14 @@ rule rdf:
     output:
         data=f"{V}/rdf.csv",
         rows=f"{V}/rows/rdf.csv",
-        figure=multiext(f"{S}/figures/rdf", ".png", ".pdf"),
+        figure=figure("rdf", "Validation"),
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("rdf"),
     log:
         f"{S}/logs/validate_rdf.log",
+    benchmark:
+        benchmark_of("validate_rdf")
     conda:
         ENV
     threads: 1
@@ -39,12 +41,14 @@ rule neb:
     output:
         data=f"{V}/neb.csv",
         rows=f"{V}/rows/neb.csv",
-        figure=multiext(f"{S}/figures/neb", ".png", ".pdf"),
+        figure=figure("neb", "Validation"),
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("neb"),
     log:
         f"{S}/logs/validate_neb.log",
+    benchmark:
+        benchmark_of("validate_neb")
     conda:
         ENV
     threads: 1
@@ -63,12 +67,14 @@ rule diffusion:
         coefficients=f"{V}/diffusion.csv",
         fits=f"{V}/arrhenius.json",
         rows=f"{V}/rows/diffusion.csv",
-        figure=multiext(f"{S}/figures/diffusion", ".png", ".pdf"),
+        figure=figure("diffusion", "Validation"),
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("diffusion"),
     log:
         f"{S}/logs/validate_diffusion.log",
+    benchmark:
+        benchmark_of("validate_diffusion")
     conda:
         ENV
     threads: 1
@@ -87,12 +93,14 @@ rule melting:
         coexistence=f"{V}/melting_coexistence.csv",
         results=f"{V}/melting.json",
         rows=f"{V}/rows/melting.csv",
-        figure=multiext(f"{S}/figures/melting", ".png", ".pdf"),
+        figure=figure("melting", "Validation"),
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("melting"),
     log:
         f"{S}/logs/validate_melting.log",
+    benchmark:
+        benchmark_of("validate_melting")
     conda:
         ENV
     threads: 1
@@ -110,13 +118,14 @@ rule validation_summary:
         mapping=f"{S}/potential/mapping.json",
         figures=[f"{S}/figures/{name}.png" for name in FIGURES + VALIDATIONS],
     output:
-        summary=f"{V}/summary.csv",
-        report=f"{S}/report.md",
+        summary=reported(f"{V}/summary.csv", "validation_summary", "Validation"),
+        report=reported(f"{S}/report.md", "report_page", "Validation"),
     params:
         run=RUN,
         oracle_kind=config["oracle"]["kind"],
     log:
         f"{S}/logs/validation_summary.log",
+    localrule: True
     conda:
         ENV
     threads: 1
@@ -130,6 +139,7 @@ rule validation_summary:
 rule validate:
     input:
         per_scheme(f"{V}/summary.csv", f"{S}/report.md", schemes=MAPPED_SCHEMES),
+    localrule: True
 
 
 rule paper:
@@ -140,9 +150,10 @@ rule paper:
         coefficients=f"{V}/diffusion.csv",
         fits=f"{V}/arrhenius.json",
     output:
-        multiext(f"{S}/figures/paper", ".png", ".pdf"),
+        figure("paper", "Validation"),
     log:
         f"{S}/logs/paper.log",
+    localrule: True
     conda:
         ENV
     threads: 1

@@ -13,6 +13,8 @@ from .oracle import is_ok
 __all__ = ["oracle_md", "rattled_copies", "phase_test_set"]
 
 log = logging.getLogger("alff.seeding")
+# progress lines: the log file, and the terminal at a steady rate (alff.jobs.job)
+progress = logging.getLogger("alff.progress.seeding")
 
 
 def oracle_md(atoms, oracle, temperature_K, steps, timestep_fs=5.0, ensemble="langevin", friction_per_fs=0.01,
@@ -76,8 +78,8 @@ def oracle_md(atoms, oracle, temperature_K, steps, timestep_fs=5.0, ensemble="la
             frames.append(lab)
         if time.perf_counter() - t_last > progress_s or step == steps:
             t_last = time.perf_counter()
-            log.info("%soracle MD step %d/%d  T=%.0f K  E=%.4f eV", label, step, steps,
-                     kinetic_temperature(a.get_momenta(), masses), lab.get_potential_energy())
+            progress.info("%soracle MD step %d/%d  T=%.0f K  E=%.4f eV", label, step, steps,
+                          kinetic_temperature(a.get_momenta(), masses), lab.get_potential_energy())
         if step == steps:
             break
         x, p, res = integ.step(a.get_positions(), a.get_momenta(), lab.get_forces(),

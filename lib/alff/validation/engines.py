@@ -14,6 +14,8 @@ from ..oracle import Oracle
 __all__ = ["Engine", "model_engine", "reference_engine", "sample_md", "guarded"]
 
 log = logging.getLogger("alff.validate")
+# progress lines: the log file, and the terminal at a steady rate (alff.jobs.job)
+progress = logging.getLogger("alff.progress.validate")
 
 
 class Engine:
@@ -126,8 +128,8 @@ def sample_md(atoms, engine, temperature_K, timestep_fs, equilibrate_steps, step
         thermo.append(row)
         k = len(frames) - 1
         if progress_label and k and k % report_every == 0:
-            log.info("%s: %d/%d steps, T %.0f K, Epot %.4f eV/atom", progress_label, k * every, steps,
-                     row["temperature_K"], row["potential_energy_eV"] / len(a))
+            progress.info("%s: %d/%d steps, T %.0f K, Epot %.4f eV/atom", progress_label, k * every, steps,
+                          row["temperature_K"], row["potential_energy_eV"] / len(a))
 
     md.run(steps // every * every, thermo_every=every, progress=keep)
     return frames, thermo

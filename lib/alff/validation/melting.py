@@ -19,6 +19,8 @@ from .setups import bulk_cell, shell_cutoff
 __all__ = ["heating_ramp", "coexistence", "melting_validation"]
 
 log = logging.getLogger("alff.validate")
+# progress lines: the log file, and the terminal at a steady rate (alff.jobs.job)
+progress = logging.getLogger("alff.progress.validate")
 
 
 def heating_ramp(atoms, engine, cfg, q_cutoff, seed=0):
@@ -53,7 +55,7 @@ def heating_ramp(atoms, engine, cfg, q_cutoff, seed=0):
     n = cfg["stage_steps"]
     every = max(n // 10, 1)
     table = []
-    for T in temps:
+    for k, T in enumerate(temps):
         md.T = float(T)
         rows = md.run(n, thermo_every=every)[1:]
         half = rows[len(rows) // 2:]
@@ -61,6 +63,9 @@ def heating_ramp(atoms, engine, cfg, q_cutoff, seed=0):
                       "epot": np.mean([r["potential_energy_eV"] for r in half]) / len(a),
                       "volume": np.mean([r["volume_A3"] for r in half]) / len(a),
                       "solid_fraction": solid_fraction(a, q_cutoff)[0]})
+        progress.info("melting ramp %s: stage %d/%d, T_set %.0f K, <T> %.0f K, Epot %.4f eV/atom, solid fraction %.2f",
+                      engine.label, k + 1, len(temps), T, table[-1]["T"], table[-1]["epot"],
+                      table[-1]["solid_fraction"])
     table = pd.DataFrame(table)
     res = ramp_transition(table["T_set"].to_numpy(), table["epot"].to_numpy())
     f = table["solid_fraction"].to_numpy()
@@ -107,8 +112,12 @@ def coexistence(atoms, engine, cfg, T_guess, q_cutoff, seed=0):
     b.calc = engine.calculator()
     b.set_constraint(FixAtoms(mask=lower))
     rng = np.random.default_rng(seed)
-    for T, steps in ((cfg["melt_T"], cfg["melt_steps"]), (T_guess, cfg["prep_steps"])):
+    for what, T, steps in (("melting the upper half", cfg["melt_T"], cfg["melt_steps"]),
+                           ("cooling the upper half", T_guess, cfg["prep_steps"])):
         dyn = Langevin(b, dt * units.fs, temperature_K=T, friction=0.02 / units.fs, rng=rng, fixcm=False)
+        dyn.attach(lambda dyn=dyn, what=what, T=T, steps=steps: progress.info(
+            "coexistence %s: %s (Langevin %.0f K) %d/%d steps", engine.label, what, T, dyn.nsteps, steps),
+            interval=max(steps // 5, 1))
         dyn.run(steps)
     b.set_constraint()
     f_melt = solid_fraction(b, q_cutoff)[1]
@@ -125,9 +134,15 @@ def coexistence(atoms, engine, cfg, T_guess, q_cutoff, seed=0):
     every = cfg["every"]
     table = []
 
+    n_rows = cfg["steps"] // every
+    report_every = max(1, n_rows // 5)
+
     def keep(r):  # called with the atoms updated, at every `every`-th step
         table.append({"time_ps": r["time_ps"], "T": r["temperature_K"], "epot": r["potential_energy_eV"] / len(c),
                       "etot": r["total_energy_eV"] / len(c), "solid_fraction": solid_fraction(c, q_cutoff)[0]})
+        if len(table) % report_every == 0:
+            progress.info("coexistence %s: NVE %d/%d steps, T %.0f K, solid fraction %.2f", engine.label,
+                          len(table) * every, n_rows * every, r["temperature_K"], table[-1]["solid_fraction"])
 
     nve.run(cfg["steps"] // every * every, thermo_every=every, progress=keep)
     table = pd.DataFrame(table)
