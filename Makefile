@@ -28,7 +28,7 @@ test: install
 # The default pipeline: 32-atom fcc Al crystal -> melt, EMT oracle, on the fly,
 # then the short validation against the oracle (RDF, NEB, diffusion, melting).
 run: install
-	$(BIN)/snakemake --profile profiles/local
+	$(BIN)/alff-run --profile profiles/local
 	@echo "Figures, metrics, the mapped potential (LAMMPS files included) and the validation:"
 	@ls -1 results/*/figures/*.png results/*/figures/*.pdf results/*/metrics.json results/*/potential/* \
 		results/*/validation/summary.csv results/*/report.md
