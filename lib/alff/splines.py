@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["clamped_knots", "span_basis", "fit_1d", "fit_3d", "eval_1d", "design_matrix"]
+__all__ = ["clamped_knots", "check_knots", "span_basis", "fit_1d", "fit_3d", "eval_1d", "design_matrix",
+           "span_polynomials"]
 
 
 def clamped_knots(lo, hi, n_intervals):
@@ -22,6 +23,30 @@ def clamped_knots(lo, hi, n_intervals):
     # rounded to 10 decimals: written to text files (UF3, tables) without change
     inner = np.round(np.linspace(lo, hi, int(n_intervals) + 1), 10)
     return np.concatenate([[lo] * 3, inner, [hi] * 3])
+
+
+def check_knots(t):
+    """Check that ``t`` is a clamped uniform cubic knot vector (what the
+    span lookup of :func:`span_basis` and the compiled kernels assume).
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong: too few knots, not finite, ends not clamped
+        (4 equal knots), not increasing, or interior knots not uniform.
+    """
+    t = np.asarray(t)
+    if t.ndim != 1 or len(t) < 8:
+        raise ValueError(f"knots of shape {t.shape}: a cubic spline needs a vector of at least 8 knots")
+    if t.dtype.kind not in "fiu" or not np.all(np.isfinite(t)):
+        raise ValueError("knots are not finite numbers")
+    if np.any(t[:4] != t[0]) or np.any(t[-4:] != t[-1]):
+        raise ValueError(f"knots are not clamped: the first and last 4 must be equal ({t[:4]} ... {t[-4:]})")
+    h = np.diff(t[3:-3])
+    if not np.all(h > 0):
+        raise ValueError(f"knots do not increase over [{t[0]}, {t[-1]}]")
+    if np.abs(h - h[0]).max() > 1e-6 * h[0]:
+        raise ValueError(f"interior knots are not uniform (spacings {h.min():.6g} to {h.max():.6g})")
 
 
 @njit(cache=True, inline="always")
@@ -170,6 +195,7 @@ def span_polynomials(t):
     -------
     (n, 4, 4) array (rows below 3 unused)
     """
+    check_knots(t)
     n = len(t) - 4
     h = t[4] - t[3]
     u = np.array([0.125, 0.375, 0.625, 0.875])  # inside the span, off its edges

@@ -26,8 +26,8 @@ from ..kernels.blocks import FORCE_ROWS, build_blocks, concat_blocks, kernel_mat
 from ..linalg import cholesky_append
 from .gp_hyperparameters import BOUNDS, HYP_ORDER, HyperparameterMixin
 from .gp_prediction import PredictionMixin
-from .storage import read_model, write_model
-from .training_set import labelled_frame, pack_frames, reference_energies, unpack_frames
+from .storage import check_gp_arrays, gp_settings, open_model, write_model
+from .training_set import checked_frames, labelled_frame, pack_frames, reference_energies
 
 __all__ = ["GaussianProcess", "BOUNDS", "HYP_ORDER"]
 
@@ -411,26 +411,27 @@ class GaussianProcess(HyperparameterMixin, PredictionMixin):
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`."""
-        meta, arrays = read_model(path, FORMAT, FORMAT_VERSION)
-        e0 = None if meta["e0"] is None else {int(k): v for k, v in meta["e0"].items()}
-        model = cls(cutoffs=meta["cutoffs"], species=meta["species"], hyps=meta["hyps"],
-                    energy_labels=meta["energy_labels"], stress_labels=meta["stress_labels"],
-                    reference_energies=e0,
-                    maxiter=meta["maxiter"], opt_tol=meta["opt_tol"],
-                    opt_rtol=meta.get("opt_rtol", 1e-6), optimize_first=meta.get("optimize_first", 0),
-                    optimize_every=meta.get("optimize_every", 0))
-        model.n_updates_ = int(meta.get("n_updates", 0))
-        frames = unpack_frames(arrays)
-        model.species_ = list(meta["species"])
-        model.e0_ = e0
-        model.hyps_ = dict(meta["hyps"])
-        model._blocks, model._y, model._noise_kind, model._noise_scale = model._build(frames, 0)
+        """Read a model written by :meth:`save`, validated (format, version,
+        settings, shapes, finite values, consistency of the solution with the
+        training set); a bad file raises
+        :class:`~alff.models.storage.ModelFileError` naming it."""
+        mf = open_model(path, FORMAT, FORMAT_VERSION)
+        s = gp_settings(mf, HYP_ORDER)
+        try:
+            model = cls(**s["init"])
+        except ValueError as err:
+            mf.fail(str(err))
+        model.n_updates_, model.species_, model.e0_, model.hyps_ = s["n_updates"], s["species"], s["e0"], s["hyps"]
+        frames = checked_frames(mf, model.species_)
+        try:
+            model._blocks, model._y, model._noise_kind, model._noise_scale = model._build(frames, 0)
+        except ValueError as err:
+            mf.fail(f"training frames: {err}", npz=True)
         model.frames_ = frames
-        model._K = (float(arrays["K_ls"][0]), float(arrays["K_ls"][1]), arrays["K2"], arrays["K3"])
-        model.L_ = arrays["L"]
-        model.alpha_ = arrays["alpha"]
-        model.log_likelihood_ = meta["log_likelihood"]
+        model.L_, model.alpha_, K2, K3, K_ls = check_gp_arrays(mf, model)
+        model._K = (float(K_ls[0]), float(K_ls[1]), K2, K3)
+        model.log_likelihood_ = s["log_likelihood"]
+        mf.check_pair()
         return model
 
     def __repr__(self):

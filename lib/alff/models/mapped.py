@@ -21,10 +21,10 @@ import time
 import numpy as np
 
 from ..neighbors import neighbor_list
-from ..splines import span_polynomials
+from ..splines import check_knots, span_polynomials
 from .mapped_kernels import NeighborArrays, SplineTables, mapped_energy_forces
-from .spline_mapping import map_pairs, map_triplets, min_training_distance
-from .storage import read_model, write_model
+from .spline_mapping import absent_pairs, absent_triplets, map_pairs, map_triplets, min_training_distance
+from .storage import open_model, write_model
 
 __all__ = ["MappedPotential", "OutOfRangeError"]
 
@@ -42,7 +42,10 @@ class MappedPotential:
 
     A :class:`~alff.models.protocol.Model` that is built from a trained GP
     (:meth:`from_model`), not fitted to data: :meth:`fit` and :meth:`update`
-    raise. ``noise_`` and ``n_train_`` are the source model's.
+    raise. ``noise_`` and ``n_train_`` are the source model's. A body order
+    the GP does not have (``r2`` or ``r3`` None) gets zero placeholder
+    tables on valid knots, whatever is passed for it; they are never
+    evaluated.
 
     Attributes
     ----------
@@ -65,13 +68,23 @@ class MappedPotential:
         self.species = [int(z) for z in species]
         self.r2 = None if r2 is None else float(r2)
         self.r3 = None if r3 is None else float(r3)
+        if self.r2 is None and self.r3 is None:
+            raise ValueError("a mapped potential needs a 2-body or a 3-body term (r2 and r3 are both None)")
         self.rmin = float(rmin)
+        # splines of the GP std of single clusters (same knots), or None
+        c2s, c3s = std_coeffs if std_coeffs is not None else (None, None)
+        S = len(self.species)
+        if self.r2 is None:  # absent body order: valid zero tables, never evaluated
+            t2, c2, z2, pair_table = absent_pairs(S)
+            c2s = None if std_coeffs is None else z2
+        if self.r3 is None:
+            t3a, t3b, c3, z3, trip_table = absent_triplets(S)
+            c3s = None if std_coeffs is None else z3
         self.t2, self.c2, self.pair_table = t2, c2, pair_table
         self.t3a, self.t3b, self.c3, self.trip_table = t3a, t3b, c3, trip_table
+        self.c2s, self.c3s = c2s, c3s
         self.e0 = np.asarray(e0, float)
         self.info = dict(info or {})
-        # splines of the GP std of single clusters (same knots), or None
-        self.c2s, self.c3s = std_coeffs if std_coeffs is not None else (None, None)
         self._tables()
 
     kind = "mapped"
@@ -307,11 +320,77 @@ class MappedPotential:
 
     @classmethod
     def load(cls, path):
-        """Read a potential written by :meth:`save`."""
-        meta, a = read_model(path, FORMAT, FORMAT_VERSION)
-        return cls(meta["species"], meta["r2"], meta["r3"], meta["rmin"], a["t2"], a["c2"], a["pair_table"],
-                   a["t3a"], a["t3b"], a["c3"], a["trip_table"], meta["e0"], meta["info"],
-                   std_coeffs=(a["c2s"], a["c3s"]) if "c2s" in a else None)
+        """Read a potential written by :meth:`save`, validated (format,
+        version, cutoffs, knots, shapes, finite values); a bad file raises
+        :class:`~alff.models.storage.ModelFileError` naming it."""
+        mf = open_model(path, FORMAT, FORMAT_VERSION)
+        species = mf.species()
+        S = len(species)
+        r2, r3 = mf.number("r2", positive=True, none=True), mf.number("r3", positive=True, none=True)
+        if r2 is None and r3 is None:
+            mf.fail("keys 'r2' and 'r3' are both null: no body order to evaluate")
+        rmin = mf.number("rmin", positive=True)
+        for name, rc in (("r2", r2), ("r3", r3)):
+            if rc is not None and not rmin < rc:
+                mf.fail(f"key 'rmin' ({rmin}) is not below the cutoff '{name}' ({rc})")
+        e0 = mf.key("e0", list)
+        if len(e0) != S or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                                   for v in e0):
+            mf.fail(f"key 'e0' is {e0!r}, expected {S} finite energies (one per species)")
+        std = "c2s" in mf.arrays or "c3s" in mf.arrays
+        a = {}
+        if r2 is not None:
+            P = S * (S + 1) // 2
+            a["t2"] = _knot_rows(mf, "t2", (P, None), f"{S} species have {P} pair splines", rmin, r2)
+            shape = (P, a["t2"].shape[1] - 4)
+            why = f"'t2' has {shape[1] + 4} knots per spline"
+            a["c2"] = mf.array("c2", shape, why=why)
+            a["c2s"] = mf.array("c2s", shape, why=why) if std else None
+            a["pair_table"] = _table(mf, "pair_table", (S, S), P)
+        if r3 is not None:
+            T = S ** 3
+            why = f"{S} species have {T} triplet splines"
+            a["t3a"] = _knot_rows(mf, "t3a", (T, None), why, rmin, r3, shared=True)
+            a["t3b"] = _knot_rows(mf, "t3b", (T, None), why, rmin, 2 * r3, shared=True)
+            na, nb = a["t3a"].shape[1] - 4, a["t3b"].shape[1] - 4
+            why = f"'t3a' and 't3b' have {na + 4} and {nb + 4} knots"
+            a["c3"] = mf.array("c3", (T, na, na, nb), why=why)
+            a["c3s"] = mf.array("c3s", (T, na, na, nb), why=why) if std else None
+            a["trip_table"] = _table(mf, "trip_table", (S, S, S), T)
+        mf.check_pair()
+        g = a.get
+        return cls(species, r2, r3, rmin, g("t2"), g("c2"), g("pair_table"), g("t3a"), g("t3b"), g("c3"),
+                   g("trip_table"), e0, mf.key("info", dict, {}),
+                   std_coeffs=(g("c2s"), g("c3s")) if std else None)
 
     def __repr__(self):
         return f"MappedPotential(species={self.species}, r2={self.r2}, r3={self.r3}, rmin={self.rmin:.3f})"
+
+
+def _knot_rows(mf, name, shape, why, rmin, end, shared=False):
+    """Knot array ``name`` of a saved potential: one clamped uniform knot
+    vector per row, from at most ``rmin`` to ``end`` (``shared``: the same
+    in every row, as the compiled kernel reads only the first)."""
+    t = mf.array(name, shape, why=why)
+    for k, row in enumerate(t):
+        try:
+            check_knots(row)
+        except ValueError as err:
+            mf.fail(f"array '{name}', row {k}: {err}", npz=True)
+        if row[0] > rmin + 1e-8 or abs(row[-1] - end) > 1e-9 * max(1.0, end):
+            mf.fail(f"array '{name}', row {k}: the knots span [{row[0]}, {row[-1]}], not [rmin = {rmin} or below, "
+                    f"{end}]", npz=True)
+    if shared and np.any(t != t[0]):
+        mf.fail(f"array '{name}': the rows differ (every triplet spline shares its knots)", npz=True)
+    return t
+
+
+def _table(mf, name, shape, n):
+    """Species -> spline index table ``name``: entries in 0..n-1, the same
+    for every permutation of the species that the spline is symmetric in."""
+    t = mf.array(name, shape, "i")
+    if np.any(t < 0) or np.any(t >= n):
+        mf.fail(f"array '{name}' has entries outside 0..{n - 1} (the splines)", npz=True)
+    if t.ndim == 2 and np.any(t != t.T):
+        mf.fail(f"array '{name}' is not symmetric (one spline per unordered species pair)", npz=True)
+    return t

@@ -8,10 +8,8 @@ A new model registers here with one line.
 
 from __future__ import annotations
 
-import json
-
 from ..imports import import_object, resolve_kind
-from .storage import model_stem
+from .storage import ModelFileError, model_stem, read_meta
 
 __all__ = ["MODEL_KINDS", "build_model", "load_model", "register", "model_class", "is_mappable"]
 
@@ -67,15 +65,25 @@ def build_model(section, previous=None):
 
 
 def load_model(path):
-    """Load any saved model from ``stem``, ``stem.json`` or ``stem.npz``."""
+    """Load any saved model from ``stem``, ``stem.json`` or ``stem.npz``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``stem.json``.
+    ModelFileError
+        The files are unreadable, truncated, edited or of an unknown format
+        or a newer version (the message names the file and the problem).
+    """
     stem = model_stem(path)
-    meta_path = stem.with_suffix(".json")
-    try:
-        fmt = json.loads(meta_path.read_text()).get("format")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no saved model at {meta_path}") from None
+    fmt = read_meta(stem)["format"]
     if fmt in FORMATS:
         return model_class(FORMATS[fmt]).load(stem)
-    if isinstance(fmt, str) and ":" in fmt:  # a model outside alff saves its import path
-        return import_object(fmt, f"{meta_path}: format").load(stem)
-    raise ValueError(f"{meta_path}: unknown model format '{fmt}' (known: {sorted(FORMATS)})")
+    if ":" in fmt:  # a model outside alff saves its import path
+        try:
+            cls = import_object(fmt, f"{stem.with_suffix('.json')}: format")
+        except ValueError as err:
+            raise ModelFileError(str(err)) from None
+        return cls.load(stem)
+    raise ModelFileError(f"{stem.with_suffix('.json')}: unknown model format '{fmt}' (known: {sorted(FORMATS)}, "
+                         f"or the import path 'module:Class' of a model outside alff)")

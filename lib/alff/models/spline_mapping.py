@@ -10,7 +10,7 @@ from ..kernels.blocks import BlockSet, _pair_key, _triplet_key, kernel_matrix
 from ..neighbors import neighbor_list
 from ..splines import clamped_knots, fit_1d, fit_3d
 
-__all__ = ["map_pairs", "map_triplets", "min_training_distance"]
+__all__ = ["map_pairs", "map_triplets", "min_training_distance", "absent_pairs", "absent_triplets"]
 
 
 def _cutoff(r, rc):
@@ -80,6 +80,24 @@ def _slice_blocks(S, sl):
     return _energy_blocks(t_t=S.t_t[sl], t_F=S.t_F[sl], t_spec=S.t_spec[sl], t_key=S.t_key[sl])
 
 
+def absent_pairs(S):
+    """Tables of an absent 2-body term for ``S`` species: one spline, zero
+    everywhere, on valid knots (the kernels never evaluate it: r2 = 0).
+    Returns knots (1, 8), coefficients, std coefficients (1, 4), pair_table."""
+    knots = clamped_knots(0.0, 1.0, 1)[None, :]
+    c = np.zeros((1, knots.shape[1] - 4))
+    return knots, c, c.copy(), np.zeros((S, S), np.int64)
+
+
+def absent_triplets(S):
+    """Tables of an absent 3-body term (see :func:`absent_pairs`): knots of
+    r_ij/r_ik and r_jk (1, 8), coefficients, std coefficients (1, 4, 4, 4),
+    trip_table."""
+    knots = clamped_knots(0.0, 1.0, 1)[None, :]
+    c = np.zeros((1, 4, 4, 4))
+    return knots, knots.copy(), c, c.copy(), np.zeros((S, S, S), np.int64)
+
+
 def min_training_distance(model):
     dmin = np.inf
     for f in model.frames_:
@@ -119,7 +137,7 @@ def map_pairs(model, rmin, r2, S, h):
             c2[p] = fit_1d(knots, x, y)
             c2s[p] = fit_1d(knots, x, ys)
     else:
-        t2, c2, c2s = np.zeros((1, 8)), np.zeros((1, 4)), np.zeros((1, 4))
+        return absent_pairs(S)
     return t2, c2, c2s, pair_table
 
 
@@ -169,6 +187,5 @@ def map_triplets(model, rmin, r3, S, h3):
             c3s[q] = fit_3d([kij, kij, kjk], [xs, xs, xjk], sds.reshape(A.shape) / 3.0, [3, 3, zjk])
             done[(a, b, c)] = q
     else:
-        t3a, t3b, c3 = np.zeros((1, 8)), np.zeros((1, 8)), np.zeros((1, 4, 4, 4))
-        c3s = c3.copy()
+        return absent_triplets(S)
     return t3a, t3b, c3, c3s, trip_table

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-__all__ = ["LabelledFrame", "labelled_frame", "pack_frames", "unpack_frames", "reference_energies"]
+__all__ = ["LabelledFrame", "labelled_frame", "pack_frames", "unpack_frames", "checked_frames", "reference_energies"]
 
 VOIGT_NAMES = ("xx", "yy", "zz", "yz", "xz", "xy")
 
@@ -178,6 +178,60 @@ def unpack_frames(d):
         a0 += n
         f0 += m
     return frames
+
+
+def checked_frames(mf, species):
+    """The training frames of a saved model, validated: the arrays of
+    :func:`pack_frames` in ``mf`` (a :class:`~alff.models.storage.ModelFile`)
+    with consistent shapes, finite positions and cells, species among
+    ``species``, label atoms in range and finite labels where used.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the npz file and the array.
+    """
+    nat = mf.array("frame_natoms", (None,), "i")
+    nf = len(nat)
+    if nf == 0 or np.any(nat < 1):
+        mf.fail("array 'frame_natoms': " + ("no training frames" if nf == 0 else "a frame without atoms"), npz=True)
+    na = int(nat.sum())
+    atoms_why = f"the {nf} training frames have {na} atoms ('frame_natoms')"
+    frames_why = f"the training set has {nf} frames ('frame_natoms')"
+    numbers = mf.array("frame_numbers", (na,), "i", why=atoms_why)
+    unknown = sorted(set(numbers.tolist()) - {int(z) for z in species})
+    if unknown:
+        mf.fail(f"array 'frame_numbers' holds species Z={unknown} that are not the model's species {list(species)}",
+                npz=True)
+    d = {"frame_natoms": nat, "frame_numbers": numbers,
+         "frame_positions": mf.array("frame_positions", (na, 3), why=atoms_why),
+         "frame_cells": mf.array("frame_cells", (nf, 3, 3), why=frames_why),
+         "frame_pbc": mf.array("frame_pbc", (nf, 3), "b", why=frames_why),
+         "frame_forces": mf.array("frame_forces", (na, 3), finite=False, why=atoms_why),
+         "frame_energy": mf.array("frame_energy", (nf,), finite=False, why=frames_why),
+         "frame_stress": mf.array("frame_stress", (nf, 6), finite=False, why=frames_why),
+         "frame_use_energy": mf.array("frame_use_energy", (nf,), "b", why=frames_why),
+         "frame_use_stress": mf.array("frame_use_stress", (nf,), "b", why=frames_why)}
+    nfa = d["frame_nforce_atoms"] = mf.array("frame_nforce_atoms", (nf,), "i", why=frames_why)
+    if np.any(nfa < 0) or np.any(nfa > nat):
+        mf.fail("array 'frame_nforce_atoms' counts more label atoms than a frame has (or fewer than none)", npz=True)
+    fa = d["frame_force_atoms"] = mf.array("frame_force_atoms", (int(nfa.sum()),), "i",
+                                           why=f"'frame_nforce_atoms' counts {int(nfa.sum())} label atoms")
+    owner = np.repeat(np.arange(nf), nfa)
+    if np.any(fa < 0) or np.any(fa >= nat[owner]):
+        k = int(owner[np.argmax((fa < 0) | (fa >= nat[owner]))])
+        mf.fail(f"array 'frame_force_atoms': a label atom of frame {k} is out of range 0..{int(nat[k]) - 1}", npz=True)
+    same = owner[1:] == owner[:-1]
+    if np.any(same & (np.diff(fa) <= 0)):
+        mf.fail("array 'frame_force_atoms': label atoms of a frame repeat or are not sorted", npz=True)
+    start = np.concatenate([[0], np.cumsum(nat)[:-1]])
+    if not np.isfinite(d["frame_forces"][start[owner] + fa]).all():
+        mf.fail("non-finite values in 'frame_forces' (force labels)", npz=True)
+    for key, use in (("frame_energy", "frame_use_energy"), ("frame_stress", "frame_use_stress")):
+        used = d[key][d[use]]
+        if not np.isfinite(used).all():
+            mf.fail(f"non-finite values in '{key}' (labels of frames with '{use}')", npz=True)
+    return unpack_frames(d)
 
 
 def reference_energies(frames, species, given=None):

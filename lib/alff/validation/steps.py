@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_path, atomic_write_text
 from ..jobs import read_json, write_json
 from .engines import model_engine, reference_engine
 from .rows import read_rows, write_rows
@@ -53,9 +54,9 @@ def _engines(settings, section, mapped):
 
 
 def _write_csv(df, path):
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(p, index=False, float_format="%.10g")
+    """Write ``df`` as CSV atomically (the old file stays until the new one is complete)."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.10g")
 
 
 def _save(name, t0, out, rows, outputs, figure, *figure_data):
@@ -174,8 +175,7 @@ def summary_step(run, oracle_kind, row_paths, metrics_path, mapping_path, figure
         rel = Path(f).resolve().relative_to(base.resolve()) if Path(f).resolve().is_relative_to(base.resolve()) \
             else Path(f).resolve()
         lines += [f"![{Path(f).stem}]({rel})", ""]
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text("\n".join(lines))
+    atomic_write_text(report, "\n".join(lines))
     log.info("summary: %d rows; report %s", len(rows), report)
 
 
