@@ -276,3 +276,18 @@ def test_nan_positions_are_a_clear_error_before_any_compiled_code():
     a.positions[2, 1] = np.nan
     with pytest.raises(ValueError, match=r"non-finite positions of atoms \[2\]"):
         neighbor_list(a.positions, a.cell[:], a.pbc, 4.0)
+
+
+def test_nan_positions_given_to_models_are_a_clear_error():
+    from alff.models import build_model
+    from alff.models.mapped import MappedPotential
+    frames = seed_frames(2, 3)
+    gp = build_model({"kind": "gp", "cutoffs": {"twobody": 4.0, "threebody": 3.5}, "maxiter": 0})
+    gp.fit(frames, [np.flatnonzero(f.arrays["train_mask"]) for f in frames])
+    bad = frames[0].copy()
+    bad.positions[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"non-finite positions of atoms \[1\]"):
+        gp.predict(bad, return_std=True)
+    mapped = MappedPotential.from_model(gp, grid={"twobody": 0.2, "threebody": 0.5})
+    with pytest.raises(ValueError, match=r"non-finite positions of atoms \[1\]"):
+        mapped.predict(bad)

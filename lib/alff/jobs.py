@@ -138,11 +138,8 @@ def write_json(path, obj):
             return o.tolist()
         raise TypeError(f"not JSON serialisable: {type(o)}")
 
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=conv) + "\n")
-    os.replace(tmp, p)
+    from .atomic import atomic_write_text
+    atomic_write_text(path, json.dumps(obj, indent=2, default=conv) + "\n")
 
 
 def read_json(path):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
+
 __all__ = ["learning_figure", "parity_figure", "calibration_figure", "save_figure"]
 
 
@@ -24,7 +26,8 @@ def save_figure(fig, stem):
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for p in paths:
-        fig.savefig(p)
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp)
     import matplotlib.pyplot as plt
     plt.close(fig)
     return paths

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ase.io import read, write
+
+from .atomic import atomic_path
 
 __all__ = ["read_frames", "write_frames"]
 
@@ -36,19 +37,12 @@ def write_frames(path, frames):
     Empty-string ``info`` values are left out: extended XYZ cannot represent
     them (``key= next=1`` reads back as ``key="next=1"``).
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
     frames = list(frames)
     for f in frames:
         for k in [k for k, v in f.info.items() if isinstance(v, str) and v == ""]:
             del f.info[k]
-    try:
+    with atomic_path(path) as tmp:
         if frames:
             write(str(tmp), frames, format="extxyz")
         else:
             tmp.write_text("")
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # nothing half-written is left behind
-        raise

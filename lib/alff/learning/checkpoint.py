@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..dynamics import MDState
 from ..jobs import read_json, write_json
 from ..models import load_model
@@ -67,7 +68,8 @@ def write_checkpoint(directory, n, model, labelled, state, forces, driver_state)
     d.mkdir(parents=True)
     model.save(d / "model")
     write_frames(d / "labelled.extxyz", labelled)
-    np.savez(d / "state.npz", **_state_arrays(state, forces))
+    with atomic_path(d / "state.npz") as tmp:
+        np.savez(tmp, **_state_arrays(state, forces))
     write_json(d / "driver.json", dict(driver_state, md_step=int(state.step), md_time_ps=float(state.time_ps),
                                        md_rng=state.rng.bit_generator.state))
     write_json(root / POINTER, {"checkpoint": d.name})

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_path
 from ..dynamics import MDState
 from ..jobs import read_json, write_json
 from ..learning import LOG_COLUMNS, Limits, explore, mark_training_atoms, select_candidates, start_state, training_inputs
@@ -93,7 +94,8 @@ def explore_step(scheme, learn, random_seed, iteration, scenario, model_path, st
     write_frames(out["state"], [st.to_atoms()])
     df.insert(0, "iteration", iteration)
     df.insert(0, "trajectory", scenario)
-    df.to_csv(out["log"], index=False)
+    with atomic_path(out["log"]) as tmp:
+        df.to_csv(tmp, index=False)
     write_json(out["timings"], dict(timings, stop_reason=reason))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..atomic import atomic_path
 from ..dynamics import Schedule
 from ..jobs import read_json, write_json
 from ..learning import CALL_COLUMNS
@@ -34,9 +35,11 @@ def write_learning_outputs(out, model, log_df, calls_df, train, timings):
     """The outputs every learning mode ends with: model, log, calls,
     training set, timings."""
     model.save(out["model"])
-    log_df.to_csv(out["log"], index=False)
+    with atomic_path(out["log"]) as tmp:
+        log_df.to_csv(tmp, index=False)
     if calls_df.empty:
         calls_df = pd.DataFrame(columns=CALL_COLUMNS)
-    calls_df.to_csv(out["calls"], index=False)
+    with atomic_path(out["calls"]) as tmp:
+        calls_df.to_csv(tmp, index=False)
     write_frames(out["train"], train)
     write_json(out["timings"], timings)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_path
 from ..jobs import read_json, write_json
 from ..models import load_model
 from ..structure_io import read_frames
@@ -26,7 +27,8 @@ def evaluate_step(model_path, test_path, out):
     t0 = time.perf_counter()
     d = predict_frames(model, frames)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **d, noise=model.noise_, predict_s=time.perf_counter() - t0)
+    with atomic_path(out) as tmp:
+        np.savez_compressed(tmp, **d, noise=model.noise_, predict_s=time.perf_counter() - t0)
     log.info("evaluated %d frames (%d atoms) in %.1f s", len(frames), len(d["ref"]), time.perf_counter() - t0)
 
 

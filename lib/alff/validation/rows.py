@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import atomic_path
+
 __all__ = ["COLUMNS", "row", "write_rows", "read_rows"]
 
 COLUMNS = ["observable", "condition", "model_value", "oracle_value", "abs_error", "unit"]
@@ -25,9 +27,8 @@ def write_rows(rows, path):
     """Write rows as CSV (the columns of ``COLUMNS``) atomically."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp, index=False, float_format="%.10g")
-    tmp.replace(p)
+    with atomic_path(p) as tmp:
+        pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp, index=False, float_format="%.10g")
 
 
 def read_rows(paths):
