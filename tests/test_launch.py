@@ -90,3 +90,18 @@ def test_alff_run_restarts_a_killed_run_without_unlock(tmp_path):
     assert "stale lock" in p.stderr and (tmp_path / "done.txt").read_text() == "ok\n"
     owner = json.loads((tmp_path / ".snakemake" / "alff_owner.json").read_text())
     assert owner["host"] == socket.gethostname()
+
+
+def test_slurm_jobs_of_the_run_keep_its_lock(tmp_path, monkeypatch):
+    """A label job of a Snakemake that died still runs on its node."""
+    import alff.launch as launch
+    locked(tmp_path)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "squeue").write_text(f"#!/bin/sh\necho '4711 {tmp_path}'\necho '4712 /elsewhere'\n")
+    (fake / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    assert launch.slurm_jobs(tmp_path) == ["4711"]
+    with pytest.raises(RuntimeError, match="Slurm jobs 4711 of this run"):
+        stale_lock(tmp_path, slurm=True)
+    assert stale_lock(tmp_path) is True  # not a Slurm run: squeue is not asked

@@ -7,7 +7,9 @@ ARGS`` and first removes the lock only when it is stale:
 
 - a Snakemake process on this host still working in the directory, or a
   job it started that outlived it, keeps it (``alff-run`` stops with its
-  pid);
+  pid), and so does a Slurm job of this user whose working directory it is
+  (``squeue``; the jobs of a Snakemake that died keep running on their
+  nodes);
 - the lock of a run started by ``alff-run`` on another host is kept unless
   ``--force-unlock`` is given (that host's processes cannot be seen);
 - otherwise the lock is stale and ``snakemake ARGS --unlock`` clears it.
@@ -25,7 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["main", "workdir_of", "running_snakemake", "lock_owner", "stale_lock"]
+__all__ = ["main", "workdir_of", "running_snakemake", "slurm_jobs", "lock_owner", "stale_lock"]
 
 OWNER = "alff_owner.json"
 
@@ -80,6 +82,31 @@ def running_snakemake(workdir, exclude=()):
     return out
 
 
+def slurm_jobs(workdir, timeout=20):
+    """Ids of this user's Slurm jobs working in ``workdir`` (``[]`` where
+    there is no Slurm): a job of a Snakemake that died keeps running on its
+    node, where no process check of this host can see it."""
+    import shutil
+    if not shutil.which("squeue"):
+        return []
+    try:
+        p = subprocess.run(["squeue", "--me", "-h", "-o", "%i %Z"], capture_output=True, text=True,
+                           timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if p.returncode != 0:
+        return []
+    out = []
+    for line in p.stdout.splitlines():
+        job, _, where = line.strip().partition(" ")
+        try:
+            if where and Path(where).resolve() == Path(workdir).resolve():
+                out.append(job)
+        except OSError:
+            continue
+    return out
+
+
 def lock_owner(workdir):
     """The ``{"host", "pid"}`` record of the run that took the lock, or None."""
     p = Path(workdir) / ".snakemake" / OWNER
@@ -89,7 +116,7 @@ def lock_owner(workdir):
         return None
 
 
-def stale_lock(workdir, force=False):
+def stale_lock(workdir, force=False, slurm=False):
     """Whether ``workdir`` holds a lock that no running Snakemake owns.
 
     Returns
@@ -97,16 +124,27 @@ def stale_lock(workdir, force=False):
     bool
         True: locked and stale (safe to unlock); False: not locked.
 
+    Parameters
+    ----------
+    slurm : bool
+        The run submits Slurm jobs: ask ``squeue`` for jobs still working
+        in ``workdir``.
+
     Raises
     ------
     RuntimeError
-        The lock is held by a live Snakemake here, or was taken on another
+        The lock is held by a live Snakemake here, a Slurm job of the run, or was taken on another
         host (without ``force``); the message says which.
     """
     locks = Path(workdir) / ".snakemake" / "locks"
     if not locks.is_dir() or not any(locks.iterdir()):
         return False
     live = running_snakemake(workdir)
+    jobs = slurm_jobs(workdir) if slurm else []
+    if jobs:
+        raise RuntimeError(f"alff-run: Slurm jobs {', '.join(jobs)} of this run are still queued or running "
+                           f"(their working directory is {workdir}); let them end or scancel them, then run the "
+                           "same command again")
     if live:
         raise RuntimeError(f"alff-run: a Snakemake process (pid {', '.join(map(str, live))}) is running in "
                            f"{workdir}; wait for it or stop it, then run the same command again")
@@ -126,7 +164,9 @@ def main(argv=None):
     workdir = workdir_of(args)
     snakemake = [sys.executable, "-m", "snakemake"]
     try:
-        stale = stale_lock(workdir, force)
+        # a Slurm run names it (profiles/slurm, --executor slurm); squeue can
+        # take seconds where no controller answers, so only then is it asked
+        stale = stale_lock(workdir, force, slurm=any("slurm" in a for a in args))
     except RuntimeError as err:
         print(err, file=sys.stderr)
         return 1
