@@ -20,6 +20,8 @@ rule seed:
     conda:
         ENV
     threads: 1
+    # the learning waits for the seed, not for the test sets: run it first
+    priority: 10
     resources:
         mem_mb=2000,
         runtime=120,
