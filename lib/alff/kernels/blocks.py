@@ -8,8 +8,9 @@ A *block* is a group of observation rows that share cluster listings:
 - ``atom``: all ten per-atom observables (forces, local energy, virial) of
   one atom, used for prediction.
 
-Kernel matrices are computed block pair by block pair in parallel (numba
-``prange``); no Python loop runs per environment.
+Kernel matrices are computed block pair by block pair in parallel (chunks
+of block pairs on threads, :mod:`alff.kernels.parallel`); no Python loop
+runs per environment.
 """
 
 from __future__ import annotations

@@ -16,12 +16,18 @@ never correlate). The block kernel is ``sum_{c,c'} W_c^T M W_c'``.
 
 Results are unscaled (signal variance 1); the derivative with respect to the
 length scale ``l`` is accumulated in ``dout`` when ``grad`` is true.
+
+Each kernel is one compiled function (``_*_run``, ``fastmath``) with every
+helper inlined into it, run on threads by
+:func:`~alff.kernels.parallel.run_pairs` (why not ``prange``: see there).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .parallel import run_pairs
 
 __all__ = ["k2_block_pairs", "k3_block_pairs"]
 
@@ -48,7 +54,7 @@ def _scatter(WA, c, la, ha, RA, Z, dZ, oa, ob, out, dout, grad):
                     dout[oa + ra, ob + r] += w * dZ[x, r]
 
 
-@njit(cache=True, fastmath=True)
+@njit(inline="always", fastmath=True)
 def _k3_block(a, b, A, B, ls, out, dout, grad, VERT, SIDE):
     """Block ``a`` of ``A`` against block ``b`` of ``B`` (both
     :class:`TripletBlocks`); ``VERT``, ``SIDE`` (6, 3) the vertex
@@ -134,7 +140,13 @@ def _k3_block(a, b, A, B, ls, out, dout, grad, VERT, SIDE):
         _scatter(WA, c, la, ha, RA, Z, dZ, roA[a], roB[b], out, dout, grad)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, fastmath=True, nogil=True)
+def _k3_block_run(ia, ib, lo, hi, A, B, ls, out, dout, grad, VERT, SIDE):
+    """The block pairs ``lo..hi`` of :func:`k3_block_pairs`."""
+    for q in range(lo, hi):
+        _k3_block(ia[q], ib[q], A, B, ls, out, dout, grad, VERT, SIDE)
+
+
 def k3_block_pairs(ia, ib, A, B, ls, out, dout, grad):
     """Accumulate the 3-body kernel of the block pairs ``(ia[q], ib[q])``.
 
@@ -154,11 +166,10 @@ def k3_block_pairs(ia, ib, A, B, ls, out, dout, grad):
         Kernel and its length-scale derivative (accumulated).
     grad : bool
     """
-    for q in prange(ia.shape[0]):
-        _k3_block(ia[q], ib[q], A, B, ls, out, dout, grad, _VERT, _SIDE)
+    run_pairs(_k3_block_run, ia, ib, A, B, ls, out, dout, grad, _VERT, _SIDE)
 
 
-@njit(cache=True, fastmath=True)
+@njit(inline="always", fastmath=True)
 def _k2_block(a, b, A, B, ls, out, dout, grad):
     """Block ``a`` of ``A`` against block ``b`` of ``B`` (both :class:`PairBlocks`)."""
     tA, FA, dFA, kA, WA, pA = A.distance, A.cutoff, A.cutoff_deriv, A.species_key, A.weights, A.block_ptr
@@ -213,7 +224,13 @@ def _k2_block(a, b, A, B, ls, out, dout, grad):
         _scatter(WA, c, la, ha, RA, Z, dZ, roA[a], roB[b], out, dout, grad)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, fastmath=True, nogil=True)
+def _k2_block_run(ia, ib, lo, hi, A, B, ls, out, dout, grad):
+    """The block pairs ``lo..hi`` of :func:`k2_block_pairs`."""
+    for q in range(lo, hi):
+        _k2_block(ia[q], ib[q], A, B, ls, out, dout, grad)
+
+
 def k2_block_pairs(ia, ib, A, B, ls, out, dout, grad):
     """Accumulate the 2-body kernel of the block pairs ``(ia[q], ib[q])``.
 
@@ -221,5 +238,4 @@ def k2_block_pairs(ia, ib, A, B, ls, out, dout, grad):
     distances, cutoffs and their derivatives (P,), the unordered
     species-pair code (P,) and the (value, d/dr) -> row weights (P, 2, R).
     """
-    for q in prange(ia.shape[0]):
-        _k2_block(ia[q], ib[q], A, B, ls, out, dout, grad)
+    run_pairs(_k2_block_run, ia, ib, A, B, ls, out, dout, grad)

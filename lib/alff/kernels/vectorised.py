@@ -2,11 +2,18 @@
 (``*_ff_soa_pairs``) and force-or-energy/energy (``*_xe_soa_pairs``), the
 second block set read as structure-of-arrays columns
 (:mod:`alff.kernels.arguments`). Same kernel as :mod:`alff.kernels.manybody`
-(which the tests compare them with), fewer operations per cluster pair."""
+(which the tests compare them with), fewer operations per cluster pair.
+
+Each kernel is one compiled function (``_*_run``, ``fastmath``) with every
+helper inlined into it, run on threads by
+:func:`~alff.kernels.parallel.run_pairs`: the same machine code whether
+numba compiled it or loaded it from its cache (see that module)."""
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import njit
+
+from .parallel import run_pairs
 
 __all__ = ["k2_ff_soa_pairs", "k3_ff_soa_pairs", "k2_xe_soa_pairs", "k3_xe_soa_pairs", "expneg"]
 
@@ -81,7 +88,7 @@ def _ffp(d, dm, p, FA, FB, a_c, g, inv, ils, on):
             dG * v11 + G * (da1 * b1 + a1 * db1 + dff * p11))
 
 
-@njit(cache=True, fastmath=True)
+@njit(inline="always", fastmath=True)
 def _k3_ff_soa_block(a, b, A, B, ls, out, dout, grad):
     """Force block ``a`` of ``A`` (:class:`TripletBlocks`) against force
     block ``b`` of ``B`` (:class:`ForceTripletColumns`)."""
@@ -170,7 +177,13 @@ def _k3_ff_soa_block(a, b, A, B, ls, out, dout, grad):
                 dout[oa + ra, ob + 2] += w0 * y0z + w1 * y1z
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, fastmath=True, nogil=True)
+def _k3_ff_soa_run(ia, ib, lo, hi, A, B, ls, out, dout, grad):
+    """The block pairs ``lo..hi`` of :func:`k3_ff_soa_pairs`."""
+    for q in range(lo, hi):
+        _k3_ff_soa_block(ia[q], ib[q], A, B, ls, out, dout, grad)
+
+
 def k3_ff_soa_pairs(ia, ib, A, B, ls, out, dout, grad):
     """Force/force 3-body kernel with a branch-free, vectorisable inner loop.
 
@@ -180,11 +193,10 @@ def k3_ff_soa_pairs(ia, ib, A, B, ls, out, dout, grad):
     unit vectors (x, y, z) of sides t0 and t1; vertex species (3, T)) are
     force-only sets. Other arguments as in :func:`k3_block_pairs`.
     """
-    for q in prange(ia.shape[0]):
-        _k3_ff_soa_block(ia[q], ib[q], A, B, ls, out, dout, grad)
+    run_pairs(_k3_ff_soa_run, ia, ib, A, B, ls, out, dout, grad)
 
 
-@njit(cache=True, fastmath=True)
+@njit(inline="always", fastmath=True)
 def _k2_ff_soa_block(a, b, A, B, ls, out, dout, grad):
     """Force block ``a`` of ``A`` (:class:`PairBlocks`) against force block
     ``b`` of ``B`` (:class:`ForcePairColumns`)."""
@@ -234,7 +246,13 @@ def _k2_ff_soa_block(a, b, A, B, ls, out, dout, grad):
                 dout[oa + ra, ob + 2] += w * yz
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, fastmath=True, nogil=True)
+def _k2_ff_soa_run(ia, ib, lo, hi, A, B, ls, out, dout, grad):
+    """The block pairs ``lo..hi`` of :func:`k2_ff_soa_pairs`."""
+    for q in range(lo, hi):
+        _k2_ff_soa_block(ia[q], ib[q], A, B, ls, out, dout, grad)
+
+
 def k2_ff_soa_pairs(ia, ib, A, B, ls, out, dout, grad):
     """Force/force 2-body kernel with a vectorisable inner loop.
 
@@ -242,8 +260,7 @@ def k2_ff_soa_pairs(ia, ib, A, B, ls, out, dout, grad):
     second set's pairs as (6, P) columns of distance, cutoff, its derivative
     and the unit vector (x, y, z)) are force-only sets.
     """
-    for q in prange(ia.shape[0]):
-        _k2_ff_soa_block(ia[q], ib[q], A, B, ls, out, dout, grad)
+    run_pairs(_k2_ff_soa_run, ia, ib, A, B, ls, out, dout, grad)
 
 
 @njit(inline="always", fastmath=True)
@@ -260,7 +277,7 @@ def _fep(d0, d1, d2, FA, a0c, a1c, inv, ils, on):
     return G, G * a0, G * a1, dG, dG * a0 + G * da0, dG * a1 + G * da1
 
 
-@njit(cache=True, fastmath=True)
+@njit(inline="always", fastmath=True)
 def _k3_xe_soa_block(a, b, A, forceA, B, ls, out, dout, grad):
     """Force or energy block ``a`` of ``A`` (:class:`TripletBlocks`) against
     energy block ``b`` of ``B`` (:class:`EnergyTripletColumns`)."""
@@ -318,7 +335,13 @@ def _k3_xe_soa_block(a, b, A, forceA, B, ls, out, dout, grad):
                 dout[oa, ob] += w * yv
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, fastmath=True, nogil=True)
+def _k3_xe_soa_run(ia, ib, lo, hi, A, forceA, B, ls, out, dout, grad):
+    """The block pairs ``lo..hi`` of :func:`k3_xe_soa_pairs`."""
+    for q in range(lo, hi):
+        _k3_xe_soa_block(ia[q], ib[q], A, forceA, B, ls, out, dout, grad)
+
+
 def k3_xe_soa_pairs(ia, ib, A, forceA, B, ls, out, dout, grad):
     """3-body kernel between force-only or energy-only blocks (A) and
     energy-only blocks (B), vectorised over B's triplets.
@@ -330,11 +353,10 @@ def k3_xe_soa_pairs(ia, ib, A, forceA, B, ls, out, dout, grad):
     arguments as in
     :func:`k3_block_pairs`.
     """
-    for q in prange(ia.shape[0]):
-        _k3_xe_soa_block(ia[q], ib[q], A, forceA, B, ls, out, dout, grad)
+    run_pairs(_k3_xe_soa_run, ia, ib, A, forceA, B, ls, out, dout, grad)
 
 
-@njit(cache=True, fastmath=True)
+@njit(inline="always", fastmath=True)
 def _k2_xe_soa_block(a, b, A, forceA, B, ls, out, dout, grad):
     """Force or energy block ``a`` of ``A`` (:class:`PairBlocks`) against
     energy block ``b`` of ``B`` (:class:`EnergyPairColumns`)."""
@@ -377,11 +399,16 @@ def _k2_xe_soa_block(a, b, A, forceA, B, ls, out, dout, grad):
                 dout[oa, ob] += w * yv
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, fastmath=True, nogil=True)
+def _k2_xe_soa_run(ia, ib, lo, hi, A, forceA, B, ls, out, dout, grad):
+    """The block pairs ``lo..hi`` of :func:`k2_xe_soa_pairs`."""
+    for q in range(lo, hi):
+        _k2_xe_soa_block(ia[q], ib[q], A, forceA, B, ls, out, dout, grad)
+
+
 def k2_xe_soa_pairs(ia, ib, A, forceA, B, ls, out, dout, grad):
     """2-body kernel between force-only or energy-only blocks (A,
     :class:`PairBlocks`, ``forceA`` (nA,) bool marks its force blocks) and
     energy-only blocks (B, :class:`EnergyPairColumns`: (2, P) columns of
     distance and cutoff times the energy weight)."""
-    for q in prange(ia.shape[0]):
-        _k2_xe_soa_block(ia[q], ib[q], A, forceA, B, ls, out, dout, grad)
+    run_pairs(_k2_xe_soa_run, ia, ib, A, forceA, B, ls, out, dout, grad)

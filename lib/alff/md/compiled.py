@@ -1,5 +1,16 @@
 """The compiled MD loop of mapped potentials (numba) and its argument
-groups: the Verlet list, the system state, the integrator settings."""
+groups: the Verlet list, the system state, the integrator settings.
+
+The loop and :func:`_forces` are ``fastmath`` and inline the force kernel
+(:func:`~alff.models.mapped_kernels.energy_forces`) and the 3x3 algebra;
+the compiled functions they call (:func:`_vectors`, the thermostat and
+barostat steps, the random numbers) are plain IEEE arithmetic
+(``fastmath=False``, set explicitly: numba would otherwise let a callee
+inherit its first caller's ``fastmath``). A compiled callee runs either its
+own machine code or its caller's copy of it, depending on what numba
+compiled and what it loaded from its cache; only without ``fastmath`` are
+the two bitwise the same (issue 12, :mod:`alff.kernels.parallel`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,7 @@ import numpy as np
 from ase import units
 from numba import njit
 
-from ..models.mapped_kernels import NeighborArrays, mapped_energy_forces
+from ..models.mapped_kernels import NeighborArrays, energy_forces
 from ..neighbors import neighbor_list
 
 __all__ = ["VerletList", "VerletArrays", "MDSystem", "MDSettings", "EV_A3_TO_GPA"]
@@ -90,7 +101,7 @@ class MDSettings(NamedTuple):
     ndof: int               # degrees of freedom of the thermostat
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _vectors(x, cell, first, nbr, shift):
     """(M, 3) displacement vectors and (M,) distances of the neighbour list
     ``first`` (N + 1,), ``nbr`` (M,), ``shift`` (M, 3) at positions ``x``
@@ -111,23 +122,60 @@ def _vectors(x, cell, first, nbr, shift):
     return D, d
 
 
-@njit(cache=True)
-def _forces(x, cell, verlet, codes, tables):
+@njit(inline="always", fastmath=True)
+def _forces_inline(x, cell, verlet, codes, tables):
     """:func:`~alff.models.mapped_kernels.mapped_energy_forces` at positions
     ``x`` (N, 3) in ``cell`` (3, 3) from the Verlet list ``verlet``
     (:class:`VerletArrays`) with the species ``codes`` (N,) and the spline
     ``tables`` (:class:`~alff.models.mapped_kernels.SplineTables`)."""
     first, nbr = verlet.first, verlet.neighbor
     D, d = _vectors(x, cell, first, nbr, verlet.shift)
-    return mapped_energy_forces(x.shape[0], codes, NeighborArrays(first, nbr, D, d), tables)
+    return energy_forces(x.shape[0], codes, NeighborArrays(first, nbr, D, d), tables, False)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
+def _forces(x, cell, verlet, codes, tables):
+    """:func:`_forces_inline` for calls from Python."""
+    return _forces_inline(x, cell, verlet, codes, tables)
+
+
+@njit(cache=True, fastmath=False)
 def _seed(s):
     np.random.seed(s)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
+def _normal():
+    """A standard normal number from numba's generator."""
+    return np.random.standard_normal()
+
+
+@njit(inline="always", fastmath=True)
+def _det3(M):
+    """Determinant of a 3x3 matrix."""
+    return (M[0, 0] * (M[1, 1] * M[2, 2] - M[1, 2] * M[2, 1])
+            - M[0, 1] * (M[1, 0] * M[2, 2] - M[1, 2] * M[2, 0])
+            + M[0, 2] * (M[1, 0] * M[2, 1] - M[1, 1] * M[2, 0]))
+
+
+@njit(inline="always", fastmath=True)
+def _inv3(M):
+    """Inverse of a 3x3 matrix (adjugate over determinant)."""
+    R = np.empty((3, 3))
+    for a in range(3):
+        for b in range(3):
+            # cofactor of M[b, a]
+            r0, r1 = (b + 1) % 3, (b + 2) % 3
+            c0, c1 = (a + 1) % 3, (a + 2) % 3
+            R[a, b] = M[r0, c0] * M[r1, c1] - M[r0, c1] * M[r1, c0]
+    det = M[0, 0] * R[0, 0] + M[0, 1] * R[1, 0] + M[0, 2] * R[2, 0]
+    for a in range(3):
+        for b in range(3):
+            R[a, b] /= det
+    return R
+
+
+@njit(cache=True, fastmath=False)
 def _kinetic(v, m):
     K = np.zeros((3, 3))
     for i in range(v.shape[0]):
@@ -137,7 +185,7 @@ def _kinetic(v, m):
     return K  # 2 x kinetic energy tensor
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _bussi_factor(ekin, ekin_target, ndof, dt_over_tau):
     """Velocity scaling factor of the Bussi thermostat for one step."""
     if ekin <= 0.0:
@@ -153,7 +201,7 @@ def _bussi_factor(ekin, ekin_target, ndof, dt_over_tau):
     return -a if (r1 + math.sqrt(c * ndof * ekin / ekin_target / (1.0 - c))) < 0.0 else a
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _berendsen_mu(K, W, V, P0, kappa, dt, tau_p, baro, pbcmask):
     """(3,) Berendsen scaling of the Cartesian axes for one step.
 
@@ -173,7 +221,7 @@ def _berendsen_mu(K, W, V, P0, kappa, dt, tau_p, baro, pbcmask):
     return mu
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _run_chunk(system, verlet, tables, settings, nsteps):
     """Integrate up to ``nsteps`` steps; stop early when the list must be
     rebuilt.
@@ -207,7 +255,7 @@ def _run_chunk(system, verlet, tables, settings, nsteps):
     kT = 8.617333262e-05 * T
     energy = 0.0
     bad = -1
-    inv0 = np.linalg.inv(cell0)
+    inv0 = _inv3(cell0)
     for step in range(nsteps):
         # B
         for i in range(n):
@@ -222,7 +270,7 @@ def _run_chunk(system, verlet, tables, settings, nsteps):
             for i in range(n):
                 s = math.sqrt((1.0 - c1 * c1) * kT / m[i])
                 for a in range(3):
-                    v[i, a] = c1 * v[i, a] + s * np.random.standard_normal()
+                    v[i, a] = c1 * v[i, a] + s * _normal()
             for i in range(n):
                 for a in range(3):
                     x[i, a] += 0.5 * dt * v[i, a]
@@ -231,16 +279,20 @@ def _run_chunk(system, verlet, tables, settings, nsteps):
                 for a in range(3):
                     x[i, a] += dt * v[i, a]
         if baro > 0:
-            mu = _berendsen_mu(_kinetic(v, m), W, abs(np.linalg.det(cell)), P0, kappa, dt, tau_p, baro, pbcmask)
+            mu = _berendsen_mu(_kinetic(v, m), W, abs(_det3(cell)), P0, kappa, dt, tau_p, baro, pbcmask)
             for a in range(3):
                 for b in range(3):
                     cell[a, b] *= mu[b]
             for i in range(n):
                 for a in range(3):
                     x[i, a] *= mu[a]
-        energy, e_at, Fn, Wn, bad = _forces(x, cell, verlet, codes, tables)
-        F[:, :] = Fn
-        W[:, :] = Wn
+        energy, e_at, Fn, Wn, bad = _forces_inline(x, cell, verlet, codes, tables)
+        for i in range(n):
+            for a in range(3):
+                F[i, a] = Fn[i, a]
+        for a in range(3):
+            for b in range(3):
+                W[a, b] = Wn[a, b]
         for i in range(n):
             for a in range(3):
                 v[i, a] += 0.5 * dt * F[i, a] / m[i]
@@ -257,7 +309,11 @@ def _run_chunk(system, verlet, tables, settings, nsteps):
             return step + 1, energy, False, bad
         # Verlet-list validity: displacement relative to the affinely
         # deformed build positions, and the cell deformation
-        A = inv0 @ cell
+        A = np.zeros((3, 3))
+        for a in range(3):
+            for b in range(3):
+                for c in range(3):
+                    A[a, b] += inv0[a, c] * cell[c, b]
         dmax = 0.0
         for i in range(n):
             s = 0.0

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 
-__all__ = ["NeighborArrays", "SplineTables", "mapped_energy_forces"]
+__all__ = ["NeighborArrays", "SplineTables", "mapped_energy_forces", "energy_forces"]
 
 
 class NeighborArrays(NamedTuple):
@@ -49,7 +49,7 @@ class SplineTables(NamedTuple):
     rmin: float                 # smallest distance the splines cover
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _span(lo, h, n, x):
     """Span index and local coordinate of ``x`` on clamped uniform knots."""
     s = 3 + int((x - lo) / h)
@@ -60,7 +60,7 @@ def _span(lo, h, n, x):
     return s, (x - lo) / h - (s - 3)
 
 
-@njit(cache=True, inline="always", fastmath=True)
+@njit(inline="always", fastmath=True)
 def _basis(B, s, u, h, N, dN):
     """The 4 active basis values and derivatives from span polynomials."""
     for r in range(4):
@@ -74,7 +74,21 @@ def _basis(B, s, u, h, N, dN):
 
 @njit(cache=True, fastmath=True)
 def mapped_energy_forces(n_atoms, codes, neighbors, tables, absolute=False):
+    """Energy, per-atom energies, forces and virial of a mapped potential
+    (:func:`energy_forces` compiled on its own, for calls from Python)."""
+    return energy_forces(n_atoms, codes, neighbors, tables, absolute)
+
+
+@njit(inline="always", fastmath=True)
+def energy_forces(n_atoms, codes, neighbors, tables, absolute):
     """Energy, per-atom energies, forces and virial of a mapped potential.
+
+    Inlined into every compiled caller (:func:`mapped_energy_forces`, the MD
+    loop), never called across compiled functions: a compiled callee runs
+    either its own machine code or the caller's copy of it, depending on
+    whether numba compiled them or loaded them from its cache, and with
+    ``fastmath`` the two differ in the last bits (issue 12; see
+    :mod:`alff.kernels.parallel`).
 
     Parameters
     ----------
@@ -91,7 +105,8 @@ def mapped_energy_forces(n_atoms, codes, neighbors, tables, absolute=False):
         r3, ``use3``) and ``rmin``, the smallest distance they cover.
     absolute : bool
         Sum absolute spline values (used with the std splines for the
-        uncertainty bound; forces are then meaningless).
+        uncertainty bound; forces are then meaningless; default False in
+        :func:`mapped_energy_forces`).
 
     Returns
     -------
