@@ -10,7 +10,7 @@ export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 
-.PHONY: test install bench clean run
+.PHONY: test test-long install bench clean run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# the suite (~12 min here); test-long: random kills of both modes with cold
+# numba caches and the real Slurm cluster (~12 min); CI (.ci/run) runs both
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not long" tests
+
+test-long: install
+	$(BIN)/python -m pytest -q -m long tests
 
 # The default pipeline: 32-atom fcc Al crystal -> melt, EMT oracle, on the fly,
 # then the short validation against the oracle (RDF, NEB, diffusion, melting).

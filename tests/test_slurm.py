@@ -159,6 +159,7 @@ def _finish(proc, log, timeout):
     return rc
 
 
+@pytest.mark.long
 def test_srun_job_puts_numba_cache_on_node_local_storage(slurm_cluster, tmp_path):
     """A real Slurm job with the checkout's NUMBA_CACHE_DIR (as the rules set
     it) compiles into node-local /tmp, not into the checkout."""
@@ -171,6 +172,7 @@ def test_srun_job_puts_numba_cache_on_node_local_storage(slurm_cluster, tmp_path
     assert Path(p.stdout.split()[-1]).parent == Path(f"/tmp/alff-numba-{os.getuid()}")
 
 
+@pytest.mark.long
 def test_batch_run_through_slurm_killed_and_restarted(slurm_cluster, tmp_path):
     mem_mb = max(200, min(1000, slurm_cluster["mem_mb"] // 4))
     # one iteration of batch learning keeps the Slurm round trips few
