@@ -29,6 +29,18 @@ def label_emt(atoms):
     return atoms
 
 
+def rattled_cells(n, seed, amp=0.12):
+    """``n`` 16-atom fcc Al cells with Gaussian displacements of std ``amp``
+    (A), labelled by EMT."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        a = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 2, 1))
+        a.positions += rng.normal(0, amp, a.positions.shape)
+        out.append(label_emt(a))
+    return out
+
+
 def rattled_alcu(seed, amp=0.15):
     """Two-species fcc cell (Al/Cu), labelled by EMT."""
     rng = np.random.default_rng(seed)

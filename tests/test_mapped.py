@@ -3,7 +3,6 @@ checks, storage, and LAMMPS running the exported files."""
 
 import numpy as np
 import pytest
-from ase.build import bulk
 from scipy.interpolate import BSpline
 
 from alff.lammps_export import load_lammps, write_lammps_files
@@ -11,17 +10,7 @@ from alff.models import GaussianProcess
 from alff.models.mapped import MappedPotential, OutOfRangeError
 from alff.splines import clamped_knots, eval_1d, fit_1d
 
-from conftest import label_emt
-
-
-def frames(n, seed, amp=0.12):
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        a = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 2, 1))
-        a.positions += rng.normal(0, amp, a.positions.shape)
-        out.append(label_emt(a))
-    return out
+from conftest import rattled_cells as frames
 
 
 @pytest.fixture(scope="module")

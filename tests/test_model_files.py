@@ -19,20 +19,9 @@ from alff.models import storage
 from alff.models.mapped import MappedPotential
 from alff.splines import span_polynomials
 
-from conftest import label_emt, rattled_al
+from conftest import rattled_al, rattled_cells as frames
 
 HYPS = {"sigma2": 0.3, "ls2": 0.8, "sigma3": 0.02, "ls3": 0.9, "sigma_n": 0.01}
-
-
-def frames(n, seed, amp=0.12):
-    """Rattled 16-atom fcc Al cells labelled by EMT (as tests/test_mapped.py)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        a = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 2, 1))
-        a.positions += rng.normal(0, amp, a.positions.shape)
-        out.append(label_emt(a))
-    return out
 
 
 @pytest.fixture(scope="module")
