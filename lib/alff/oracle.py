@@ -207,7 +207,7 @@ class Oracle:
                 from gpaw import GPAW as cls
             except ImportError:  # checked when the oracle first runs
                 return
-            bad = [k for k in unknown_keywords(cls, {k: v for k, v in self.params.items() if k not in GPAW_KEYS})]
+            bad = unknown_keywords(cls, {k: v for k, v in self.params.items() if k not in GPAW_KEYS})
             if bad:
                 raise ValueError(f"oracle.params: unknown GPAW keyword(s) {bad}")
             return

@@ -40,6 +40,7 @@ class CandidateCollector:
         if verdict not in (CANDIDATE, LABEL, STOP):
             return Action()
         if st.step - self.last_step >= self.min_separation or (stop and st.step > self.last_step):
+            ex.check_structure()
             self.candidates.append(unlabelled_copy(st.atoms, score, md_step=st.step, md_time_ps=st.time_ps,
                                                    phase=ex.phase(), purpose="learn"))
             self.last_step = st.step

@@ -73,7 +73,7 @@ class Explorer:
     guard : StructureGuard, optional
         Limits of the trajectory (:mod:`alff.learning.limits`): temperature
         every step, closest pair every ``log_every`` steps and before every
-        verdict handed to the handler; crossing one raises
+        frame the handler keeps (:meth:`check_structure`); crossing one raises
         :class:`RunLimitError`.
     """
 
@@ -107,6 +107,12 @@ class Explorer:
         score = self.selector.score(self.model, atoms, res)
         self.log.timings["prediction_s"] += time.perf_counter() - t0
         return res, score
+
+    def check_structure(self):
+        """Raise :class:`RunLimitError` when the current structure has
+        collapsed (the handler calls it before it keeps or labels a frame)."""
+        if self.guard is not None:
+            self.guard.check_distances(self.state.atoms, self.state.step, self.label)
 
     def temperature(self):
         return kinetic_temperature(self.state.atoms.get_momenta(), self.masses)
@@ -222,8 +228,6 @@ class Explorer:
                 return "max_steps"
             self._rescale()
             verdict = self.selector.verdict(st.step, score)
-            if verdict != CONTINUE and self.guard is not None:
-                self.guard.check_distances(st.atoms, st.step, self.label)
             action = Action() if verdict == CONTINUE else handler.handle(self, verdict, res, score)
             if action.stop:
                 self._row(res, score, action.event or "stop")

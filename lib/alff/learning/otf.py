@@ -112,6 +112,7 @@ class OnTheFly:
         phase = ex.phase()
         frame = unlabelled_copy(st.atoms, score, purpose="learn")
         t0 = time.perf_counter()
+        ex.check_structure()  # no oracle call on a collapsed structure
         lab = self.oracle.label(frame)
         self.log.timings["oracle_s"] += time.perf_counter() - t0
         self.log.n_calls += 1
