@@ -1,0 +1,103 @@
+"""Phase checks (issue 13): the q6 classifier of frame sets carrying a phase
+label, the test-set error and the exploration warning."""
+
+import numpy as np
+import pytest
+from ase import units
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.md.langevin import Langevin
+
+from alff.analysis.phase import MISMATCH, NOT_CHECKED, OK, PhaseReference, classify_atoms, classify_frames, \
+    expected_phase
+
+
+def rattled(atoms, sigma, seed=0):
+    """A copy with Gaussian displacements of ``sigma`` (A) per component."""
+    b = atoms.copy()
+    b.positions += np.random.default_rng(seed).normal(0.0, sigma, b.positions.shape)
+    return b
+
+
+FCC = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)                       # d1 2.864 A
+HCP = bulk("Mg", "hcp", a=3.21, c=3.21 * 1.624).repeat((3, 3, 2))           # d1 3.19 A
+BCC = bulk("Fe", "bcc", a=2.87, cubic=True).repeat(3)                       # d1 2.485 A
+DIAMOND = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)               # d1 2.351 A
+
+
+@pytest.fixture(scope="module")
+def liquid_al():
+    """Ten frames of EMT Al melted at 2500 K (32 atoms at the fcc density)."""
+    atoms = FCC.copy()
+    atoms.calc = EMT()
+    rng = np.random.default_rng(0)
+    atoms.set_momenta(rng.normal(0.0, 1.0, (len(atoms), 3)) * np.sqrt(atoms.get_masses()[:, None] * units.kB
+                                                                      * 2500.0))
+    md = Langevin(atoms, 5 * units.fs, temperature_K=2500.0, friction=0.02 / units.fs, rng=rng, fixcm=False)
+    md.run(200)
+    frames = []
+    for _ in range(10):
+        md.run(10)
+        frames.append(atoms.copy())
+    return frames
+
+
+@pytest.mark.parametrize("atoms, crystal, coordination, ratio", [
+    (FCC, "fcc", 12, 1.207), (HCP, "hcp", 12, 1.21), (BCC, "bcc", 14, 1.394)])
+def test_supported_crystals_are_identified_with_a_cutoff_between_shells(atoms, crystal, coordination, ratio):
+    ref = PhaseReference.from_structure(atoms)
+    d1 = atoms.get_all_distances(mic=True)[0][1:].min()
+    assert ref.supported and ref.crystal == crystal and ref.coordination == coordination
+    assert ref.cutoff / d1 == pytest.approx(ratio, abs=0.005)
+    # the same from a thermally displaced start structure
+    assert PhaseReference.from_structure(rattled(atoms, 0.03 * d1)).coordination == coordination
+
+
+@pytest.mark.parametrize("atoms", [FCC, HCP, BCC], ids=["fcc", "hcp", "bcc"])
+def test_perfect_and_rattled_crystals_are_solid(atoms):
+    ref = PhaseReference.from_structure(atoms)
+    d1 = atoms.get_all_distances(mic=True)[0][1:].min()
+    # 0.05 d1 per component: rms displacement 0.087 d1, near Lindemann's melting criterion
+    frames = [atoms] + [rattled(atoms, s * d1, seed=k) for k, s in enumerate((0.02, 0.03, 0.05))]
+    fractions = [classify_atoms(f, ref)[0] for f in frames]
+    assert min(fractions) == 1.0, fractions
+    check = classify_frames(frames, ref, "solid")
+    assert check["status"] == OK and check["verdict"] == "solid" and check["mean_solid_fraction"] == 1.0
+
+
+def test_liquid_is_liquid_for_every_supported_reference(liquid_al):
+    for atoms in (FCC, HCP, BCC):
+        ref = PhaseReference.from_structure(atoms)
+        scaled = PhaseReference(ref.crystal, ref.coordination, ref.cutoff, ref.density, ref.q6)
+        # the reference's cutoff scaled to the liquid's density
+        check = classify_frames(liquid_al, scaled, "liquid")
+        assert check["status"] == OK and check["verdict"] == "liquid", check
+        assert check["mean_solid_fraction"] < 0.05
+    # a solid label on the liquid is a mismatch; the liquid itself is no reference
+    assert classify_frames(liquid_al, PhaseReference.from_structure(FCC), "solid")["status"] == MISMATCH
+    assert not PhaseReference.from_structure(liquid_al[0]).supported
+
+
+def test_unsupported_crystals_and_labels_are_not_checked(liquid_al):
+    ref = PhaseReference.from_structure(DIAMOND)
+    assert not ref.supported and ref.coordination == 4 and "4-fold" in ref.reason
+    check = classify_frames([DIAMOND, rattled(DIAMOND, 0.1)], ref, "solid")
+    assert check["status"] == NOT_CHECKED and check["verdict"] is None and "4-fold" in check["reason"]
+    sc = PhaseReference.from_structure(bulk("Po", "sc", a=3.35).repeat(4))
+    assert not sc.supported and sc.coordination == 6
+    slab = FCC.copy()
+    slab.pbc = (True, True, False)
+    assert "not periodic" in PhaseReference.from_structure(slab).reason
+    # labels that claim no phase
+    fcc = PhaseReference.from_structure(FCC)
+    for label in ("hot_solid", "surface_300K", "default"):
+        assert expected_phase(label) is None
+        assert classify_frames(liquid_al, fcc, label)["status"] == NOT_CHECKED
+    assert [expected_phase(x) for x in ("Solid", "crystal_300K", "liquid", "melt")] == \
+        ["solid", "solid", "liquid", "liquid"]
+
+
+def test_a_cell_narrower_than_twice_the_cutoff_is_not_checked():
+    small = bulk("Al", "fcc", a=4.05, cubic=True).repeat((1, 1, 2))   # 8 atoms, width 4.05 A
+    check = classify_frames([small], PhaseReference.from_structure(small), "liquid")
+    assert check["status"] == NOT_CHECKED and "too small" in check["reason"]
