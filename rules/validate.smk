@@ -3,7 +3,7 @@
 # the same protocol (config section `validate`). Each rule writes its data
 # (CSV), a figure (PNG+PDF) and summary rows; `validate` joins them into
 # validation/summary.csv and the report page; `paper` draws the FLARE-style
-# aluminium figure.
+# figure (Fig. 3-4 of the FLARE paper, for any element).
 
 V = f"{S}/validation"
 MAPPED = f"{S}/potential/mapped.json"
@@ -19,6 +19,7 @@ rule rdf:
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("rdf"),
+        scheme=scheme_name,
     log:
         f"{S}/logs/validate_rdf.log",
     benchmark:
@@ -45,6 +46,7 @@ rule neb:
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("neb"),
+        scheme=scheme_name,
     log:
         f"{S}/logs/validate_neb.log",
     benchmark:
@@ -71,6 +73,7 @@ rule diffusion:
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("diffusion"),
+        scheme=scheme_name,
     log:
         f"{S}/logs/validate_diffusion.log",
     benchmark:
@@ -97,6 +100,7 @@ rule melting:
     params:
         # a changed protocol, oracle or lattice reruns the rule
         settings=validation_settings("melting"),
+        scheme=scheme_name,
     log:
         f"{S}/logs/validate_melting.log",
     benchmark:
@@ -151,6 +155,10 @@ rule paper:
         fits=f"{V}/arrhenius.json",
     output:
         figure("paper", "Validation"),
+    params:
+        # the title: element, oracle, scheme
+        settings=validation_settings("rdf"),
+        scheme=scheme_name,
     log:
         f"{S}/logs/paper.log",
     localrule: True

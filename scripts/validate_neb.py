@@ -6,4 +6,4 @@ from alff.validation.steps import neb_step
 with job(snakemake.log[0], snakemake.threads, "alff.validate"):
     out = dict(snakemake.output.items())
     out["figure"] = str(snakemake.output.figure[0]).rsplit(".", 1)[0]
-    neb_step(snakemake.params.settings, snakemake.input.mapped, snakemake.input.model, out)
+    neb_step(snakemake.params.settings, snakemake.input.mapped, snakemake.input.model, out, scheme=snakemake.params.scheme)

@@ -5,4 +5,4 @@ from alff.validation.steps import rdf_step
 with job(snakemake.log[0], snakemake.threads, "alff.validate"):
     out = dict(snakemake.output.items())
     out["figure"] = str(snakemake.output.figure[0]).rsplit(".", 1)[0]
-    rdf_step(snakemake.params.settings, snakemake.input.mapped, out)
+    rdf_step(snakemake.params.settings, snakemake.input.mapped, out, scheme=snakemake.params.scheme)

@@ -100,11 +100,22 @@ def test_validate_end_to_end_on_a_tiny_config(tmp_path):
     assert obs >= {"rdf_first_peak_position", "rdf_first_peak_height", "neb_barrier", "neb_reaction_energy",
                    "vacancy_diffusion_D", "vacancy_diffusion_Ea", "melting_Tm_ramp_energy", "melting_Tm_ramp_q6",
                    "melting_Tm_coexistence", "pressure"}
-    # the q6 ramp Tm is NaN when nothing melts in so short a ramp
-    # (and the Arrhenius fit needs D > 0 at two temperatures)
-    both = s[~s["observable"].isin(["melting_Tm_ramp_q6", "vacancy_diffusion_Ea"])]
-    assert both["oracle_value"].notna().all() and both["model_value"].notna().all()
-    np.testing.assert_allclose(both["abs_error"], (both["model_value"] - both["oracle_value"]).abs(), rtol=1e-6, atol=1e-9)
+    # every row is valid with both values and their error, or flagged with
+    # the reason and NaN where the protocol failed (never an error of 0)
+    s["note"] = s["note"].fillna("")
+    ok, bad = s[s["valid"]], s[~s["valid"]]
+    assert ok["oracle_value"].notna().all() and ok["model_value"].notna().all() and (ok["note"] == "").all()
+    np.testing.assert_allclose(ok["abs_error"], (ok["model_value"] - ok["oracle_value"]).abs(), rtol=1e-6, atol=1e-9)
+    assert bad["abs_error"].isna().all() and (bad["note"].str.len() > 10).all()
+    assert (bad["model_value"].isna() | bad["oracle_value"].isna()).all()
+    # nothing melts in so short and cool a ramp, and no vacancy jumps in
+    # 4 ps at 400-600 K: those rows must say so
+    flagged = dict(zip(bad["observable"] + " " + bad["condition"], bad["note"]))
+    ramp = [v for k, v in flagged.items() if k.startswith("melting_Tm_ramp_q6")]
+    assert ramp and "no transition inside the window 300-900 K" in ramp[0]
+    d = [v for k, v in flagged.items() if k.startswith("vacancy_diffusion_D 400 K")]
+    assert d and "vacancy jumps" in d[0]
+    assert {"rdf_first_peak_position", "neb_barrier"} <= set(ok["observable"])
     peaks = s[s["observable"] == "rdf_first_peak_position"]
     assert ((peaks["oracle_value"] - 4.05 / np.sqrt(2)).abs() < 0.15).all()
     for name in ("rdf", "neb", "diffusion", "melting", "paper"):
@@ -116,5 +127,6 @@ def test_validate_end_to_end_on_a_tiny_config(tmp_path):
     assert (m["std"] >= 0).all() and m.groupby("case")["std"].first().eq(0).all()
     report = (run / "report.md").read_text()
     assert "Validation against the oracle" in report and "neb_barrier" in report and "![rdf](figures/rdf.png)" in report
+    assert f"**{len(bad)} of {len(s)} results are not valid.**" in report and "### Not valid" in report
     melt = json.loads((run / "validation" / "melting.json").read_text())
     assert set(melt) == {"model", "oracle"} and "coexistence" in melt["model"]

@@ -8,7 +8,7 @@ import numpy as np
 
 from .atomic import atomic_path
 
-__all__ = ["learning_figure", "parity_figure", "calibration_figure", "save_figure"]
+__all__ = ["learning_figure", "parity_figure", "calibration_figure", "save_figure", "figure_title", "add_title"]
 
 
 def _plt():
@@ -33,7 +33,35 @@ def save_figure(fig, stem):
     return paths
 
 
-def learning_figure(log, calls, stem):
+def figure_title(element, crystal=None, oracle=None, scheme=None):
+    """What a figure shows, for its title: "Cu fcc · oracle emt · scheme
+    flare" (parts that are None are left out).
+
+    Parameters
+    ----------
+    element : str
+    crystal : str, optional
+    oracle : dict or str, optional
+        The oracle section (its ``kind``, and ``calculator`` for kind
+        calculator) or a label.
+    scheme : str, optional
+    """
+    if isinstance(oracle, dict):
+        kind = oracle.get("kind")
+        oracle = str(oracle.get("calculator") or kind).rsplit(".", 1)[-1] if kind == "calculator" else kind
+    parts = [" ".join(p for p in (element, crystal) if p)]
+    parts += [f"oracle {oracle}"] if oracle else []
+    parts += [f"scheme {scheme}"] if scheme else []
+    return " · ".join(p for p in parts if p)
+
+
+def add_title(fig, title):
+    """``title`` above all panels of ``fig`` (nothing when None)."""
+    if title:
+        fig.suptitle(title, fontsize=9)
+
+
+def learning_figure(log, calls, stem, title=None):
     """FLARE Fig. 3a,b: temperature vs time with oracle calls marked;
     cumulative oracle calls and the model's fitted label noise (FLARE's
     sigma_n).
@@ -83,11 +111,12 @@ def learning_figure(log, calls, stem):
         ax3.plot(sub["time_ps"], sub["noise"] * 1000.0, color="C1", lw=1.0, ls=("-", "--", ":", "-.")[k % 4])
     ax3.set_ylabel(r"force noise $\sigma_n$ (meV/$\mathrm{\AA}$)", color="C1")
     ax2.text(0.98, 0.05, "(b)", transform=ax2.transAxes, ha="right")
+    add_title(fig, title)
     fig.tight_layout()
     return save_figure(fig, stem)
 
 
-def parity_figure(per_phase, stem):
+def parity_figure(per_phase, stem, title=None):
     """Predicted vs oracle force components, one panel per phase.
 
     Parameters
@@ -112,11 +141,12 @@ def parity_figure(per_phase, stem):
                     f"RMSE/P95|F| {100 * m['rmse_over_p95']:.1f}%", transform=ax.transAxes, va="top")
         ax.set_xlabel(r"oracle force (eV/$\mathrm{\AA}$)")
     axes[0][0].set_ylabel(r"model force (eV/$\mathrm{\AA}$)")
+    add_title(fig, title)
     fig.tight_layout()
     return save_figure(fig, stem)
 
 
-def calibration_figure(per_phase, stem):
+def calibration_figure(per_phase, stem, title=None):
     """Uncertainty calibration: |error| against the epistemic std (binned RMS
     error; sigma_n as a dotted line), and the z-score histogram (error over
     the total std, epistemic and noise) against the unit normal.
@@ -138,23 +168,32 @@ def calibration_figure(per_phase, stem):
         ax1.plot(c["bin_std"], c["bin_rmse"], "o-", color=f"C{k}", ms=3, label=f"{phase} (binned RMS)")
         if len(s):
             lo, hi = min(lo, max(s.min(), 1e-6), max(err.min(), 1e-6)), max(hi, s.max(), err.max())
-        if d.get("noise"):
-            ax1.axhline(d["noise"], color=f"C{k}", lw=0.6, ls=":", label=rf"{phase} $\sigma_n$")
         z = np.asarray(c["z"])
         if len(z):
             ax2.hist(np.clip(z, -6, 6), bins=60, range=(-6, 6), density=True, histtype="step", color=f"C{k}",
                      label=f"{phase} (std {c['z_std']:.2f})")
+    # sigma_n: one line when the phases share it (one model), else one
+    # line style per phase, so coinciding lines cannot hide each other
+    noises = {phase: d["noise"] for phase, d in per_phase.items() if d.get("noise")}
+    if noises and np.ptp(list(noises.values())) <= 1e-9 * max(noises.values()):
+        ax1.axhline(next(iter(noises.values())), color="0.3", lw=0.8, ls=":", label=r"$\sigma_n$ (model noise)")
+    else:
+        for j, (phase, v) in enumerate(noises.items()):
+            k = list(per_phase).index(phase)
+            ax1.axhline(v, color=f"C{k}", lw=0.8, ls=(":", "-.", (0, (1, 3)))[j % 3], label=rf"{phase} $\sigma_n$")
     if np.isfinite(lo) and hi > 0:
         ax1.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--", label="error = std")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlabel(r"epistemic std (eV/$\mathrm{\AA}$)")
     ax1.set_ylabel(r"|error| (eV/$\mathrm{\AA}$)")
-    ax1.legend(frameon=False)
+    # legends below the panels, clear of the data
+    ax1.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7)
     x = np.linspace(-6, 6, 400)
     ax2.plot(x, np.exp(-x ** 2 / 2) / np.sqrt(2 * np.pi), color="k", lw=0.8, label="unit normal")
     ax2.set_xlabel(r"z = error / $\sqrt{\mathrm{std}^2+\sigma_n^2}$")
     ax2.set_ylabel("density")
-    ax2.legend(frameon=False)
+    ax2.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7)
+    add_title(fig, title)
     fig.tight_layout()
     return save_figure(fig, stem)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unwrap_positions", "mean_squared_displacement", "diffusion_coefficient"]
+__all__ = ["unwrap_positions", "mean_squared_displacement", "diffusion_coefficient", "nearest_sites", "site_jumps"]
 
 
 def unwrap_positions(positions, cells):
@@ -104,3 +104,52 @@ def diffusion_coefficient(unwrapped, dt_ps, fit=(0.2, 0.8), n_blocks=5, atoms=No
         return float(D), float("nan")
     Ds = [slope(x[b * size:(b + 1) * size]) for b in range(n_blocks)]
     return float(D), float(np.std(Ds, ddof=1) / np.sqrt(n_blocks))
+
+
+def nearest_sites(positions, sites, cell):
+    """The lattice site nearest to each atom in each frame (minimum image).
+
+    Parameters
+    ----------
+    positions : (T, N, 3) Cartesian positions
+    sites : (M, 3) Cartesian lattice sites of the ideal crystal
+    cell : (3, 3) the (fixed) cell
+
+    Returns
+    -------
+    (T, N) int, index of the nearest site
+    """
+    x = np.asarray(positions, float)
+    cell = np.asarray(cell, float)
+    inv = np.linalg.inv(cell)
+    fs = np.asarray(sites, float) @ inv  # (M, 3)
+    out = np.empty(x.shape[:2], dtype=np.int64)
+    for t in range(len(x)):
+        ds = (x[t] @ inv)[:, None, :] - fs[None, :, :]  # (N, M, 3)
+        ds -= np.round(ds)
+        d2 = np.sum((ds @ cell) ** 2, axis=2)
+        out[t] = np.argmin(d2, axis=1)
+    return out
+
+
+def site_jumps(positions, sites, cell):
+    """Number of jumps between lattice sites along a trajectory.
+
+    An atom jumps when its nearest lattice site changes from one frame to
+    the next; in a cell with one vacancy each vacancy jump moves one atom,
+    so this counts vacancy jumps (a jump there and straight back counts
+    twice: both crossings happened). Frames must be closer in time than a
+    jump's duration is short, i.e. every few tens of MD steps.
+
+    Parameters
+    ----------
+    positions : (T, N, 3)
+    sites : (M, 3)
+    cell : (3, 3)
+
+    Returns
+    -------
+    int
+    """
+    k = nearest_sites(positions, sites, cell)
+    return int(np.count_nonzero(k[1:] != k[:-1]))

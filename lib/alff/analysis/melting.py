@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ramp_transition", "coexistence_temperature"]
+__all__ = ["ramp_transition", "ramp_validity", "coexistence_temperature", "coexistence_validity"]
 
 
 def ramp_transition(T, E, window=0.1):
@@ -27,7 +27,8 @@ def ramp_transition(T, E, window=0.1):
     -------
     dict
         ``Tm`` (K), ``Tm_err`` (K), ``latent_heat`` (energy jump at Tm, per
-        atom), ``split`` (index of the first liquid point).
+        atom), ``split`` (index of the first liquid point), ``residual_rms``
+        (RMS deviation of the points from their branch lines, per atom).
     """
     T = np.asarray(T, float)
     E = np.asarray(E, float)
@@ -53,7 +54,53 @@ def ramp_transition(T, E, window=0.1):
     Tm = 0.5 * (T[max(a - 1, 0)] + T[min(b + 1, n - 1)]) if a != b else T[a]
     Tm_err = 0.5 * (T[min(b + 1, n - 1)] - T[max(a - 1, 0)])
     return {"Tm": float(Tm), "Tm_err": float(Tm_err),
-            "latent_heat": float(np.polyval(pl, Tm) - np.polyval(ps, Tm)), "split": int(k)}
+            "latent_heat": float(np.polyval(pl, Tm) - np.polyval(ps, Tm)), "split": int(k),
+            "residual_rms": float(np.sqrt(best[0] / n))}
+
+
+def ramp_validity(T, solid_fraction, result, min_jump=5.0, key="validate.melting.ramp"):
+    """Whether a heating ramp saw a melting transition inside its window.
+
+    A two-line fit always finds a "transition" somewhere; it is one only
+    when the structure changed (the solid fraction starts above 1/2 and ends
+    below it) and the energy jumps by more than ``min_jump`` times the
+    scatter of the points about the two lines.
+
+    Parameters
+    ----------
+    T : (n,) set temperatures of the stages (K, increasing)
+    solid_fraction : (n,) solid fraction at the end of each stage
+    result : dict
+        :func:`ramp_transition` result.
+    min_jump : float
+    key : str
+        Config section named in the reasons.
+
+    Returns
+    -------
+    dict
+        ``energy`` and ``q6``: None when that estimate is valid, else the
+        reason (with the fix).
+    """
+    T = np.asarray(T, float)
+    f = np.asarray(solid_fraction, float)
+    if not (len(f) and np.isfinite(f).all()):
+        why = "no solid fraction along the ramp"
+        return {"energy": why, "q6": why}
+    if f[0] < 0.5:
+        why = (f"the cell was molten from the start (solid fraction {f[0]:.2f} at {T[0]:.0f} K): lower "
+               f"{key}.T_start")
+        return {"energy": why, "q6": why}
+    if f[-1] >= 0.5:
+        why = (f"no transition inside the window {T[0]:.0f}-{T[-1]:.0f} K (solid fraction {f[-1]:.2f} at "
+               f"{T[-1]:.0f} K): raise {key}.T_end")
+        return {"energy": why, "q6": why}
+    out = {"energy": None, "q6": None}
+    jump, noise = result["latent_heat"], result.get("residual_rms", 0.0)
+    if not jump > min_jump * noise:
+        out["energy"] = (f"no energy jump at the structural transition (latent heat {jump:.4f} eV/atom against a "
+                         f"scatter of {noise:.4f}): more {key}.stages or stage_steps")
+    return out
 
 
 def coexistence_temperature(T, solid_fraction, discard=0.3, n_blocks=5, bounds=(0.1, 0.9)):
@@ -94,3 +141,23 @@ def coexistence_temperature(T, solid_fraction, discard=0.3, n_blocks=5, bounds=(
     return {"Tm": float(t.mean()), "Tm_err": float(np.std(blocks, ddof=1) / np.sqrt(n_blocks)),
             "coexisting": bool(fk.min() > bounds[0] and fk.max() < bounds[1]),
             "solid_fraction_range": (float(fk.min()), float(fk.max()))}
+
+
+def coexistence_validity(result, discard, T_start, key="validate.melting.coexistence"):
+    """None when a coexistence run kept both phases, else the reason.
+
+    Parameters
+    ----------
+    result : dict
+        :func:`coexistence_temperature` result.
+    discard : float
+        The leading fraction that was left out (named in the reason).
+    T_start : float
+        Start temperature of the run (K).
+    """
+    if result["coexisting"]:
+        return None
+    lo, hi = result["solid_fraction_range"]
+    went = "melted" if hi <= 0.5 else "froze" if lo >= 0.5 else "left the two-phase range"
+    return (f"one phase vanished: the cell {went} (solid fraction {lo:.2f}-{hi:.2f} after the first {discard:.0%}, "
+            f"started at {T_start:.0f} K): set {key}.T_guess nearer Tm, or a longer cell ({key}.repeat)")

@@ -90,7 +90,7 @@ def reference_engine(oracle_cfg, choice, section):
 
 
 def sample_md(atoms, engine, temperature_K, timestep_fs, equilibrate_steps, steps, every, seed,
-              pressure_GPa=None, ensemble="bussi", progress_label=""):
+              pressure_GPa=None, ensemble="bussi", progress_label="", keep_momenta=False):
     """Equilibrate, then sample frames and thermodynamics.
 
     Parameters
@@ -103,6 +103,8 @@ def sample_md(atoms, engine, temperature_K, timestep_fs, equilibrate_steps, step
     seed : int
     pressure_GPa : float or None
         Berendsen isotropic barostat target (None: constant volume).
+    keep_momenta : bool
+        Start from the atoms' momenta (continuing a run) instead of at rest.
 
     Returns
     -------
@@ -112,7 +114,8 @@ def sample_md(atoms, engine, temperature_K, timestep_fs, equilibrate_steps, step
         Rows of :meth:`alff.md.MD.thermo` at the snapshots.
     """
     a = atoms.copy()
-    a.set_momenta(np.zeros((len(a), 3)))
+    if not keep_momenta:
+        a.set_momenta(np.zeros((len(a), 3)))
     md = MD(a, engine.make(), timestep_fs=timestep_fs, ensemble=ensemble, temperature_K=temperature_K,
             pressure_GPa=pressure_GPa, seed=seed)
     if equilibrate_steps:

@@ -11,6 +11,7 @@ from ase import units
 from ase.constraints import FixAtoms
 
 from ..analysis import coexistence_temperature, ramp_transition, solid_fraction
+from ..analysis.melting import coexistence_validity, ramp_validity
 from ..md import MD
 from .engines import guarded
 from .rows import row
@@ -75,8 +76,12 @@ def heating_ramp(atoms, engine, cfg, q_cutoff, seed=0):
         res["Tm_structure"] = float(np.interp(0.5, [f[i], f[i - 1]], [temps[i], temps[i - 1]]))
     else:
         res["Tm_structure"] = float("nan")
+    res["invalid"] = ramp_validity(temps, f, res)
     log.info("ramp %s: Tm %.0f +- %.0f K (energy), %.0f K (q6), latent heat %.4f eV/atom", engine.label, res["Tm"],
              res["Tm_err"], res["Tm_structure"], res["latent_heat"])
+    for what, why in res["invalid"].items():
+        if why:
+            log.warning("ramp %s: the %s estimate is NOT VALID: %s", engine.label, what, why)
     return table, res
 
 
@@ -148,6 +153,7 @@ def coexistence(atoms, engine, cfg, T_guess, q_cutoff, seed=0):
     table = pd.DataFrame(table)
     res = coexistence_temperature(table["T"], table["solid_fraction"], discard=cfg["discard"])
     res["T_guess"] = float(T_guess)
+    res["invalid"] = coexistence_validity(res, cfg["discard"], T_guess)
     log.info("coexistence %s: Tm %.0f +- %.0f K from T_guess %.0f K; solid fraction %.2f-%.2f%s", engine.label,
              res["Tm"], res["Tm_err"], T_guess, *res["solid_fraction_range"],
              "" if res["coexisting"] else " -- ONE PHASE VANISHED: Tm not valid (change T_guess or the size)")
@@ -172,14 +178,17 @@ def melting_validation(cfg, element, a, engines, seed=0):
     common = {"timestep_fs": cfg["timestep_fs"], "pressure_GPa": cfg["pressure_GPa"]}
     ramps, coexs, results = [], [], {}
     nan_coex = {"Tm": np.nan, "Tm_err": np.nan, "coexisting": False, "solid_fraction_range": (np.nan, np.nan),
-                "T_guess": np.nan, "attempt": 0}
+                "T_guess": np.nan, "attempt": 0,
+                "invalid": "the model left its mapped range during the coexistence run (see the log)"}
     cc = cfg["coexistence"]
     for eng in engines:
         res = guarded(lambda: heating_ramp(bulk_cell(element, a, cfg["ramp"]["repeat"]), eng,
                                            dict(cfg["ramp"], **common), qc, seed=seed), eng, "melting ramp")
         if res is None:
+            why = "the model left its mapped range during the ramp (see the log)"
             results[eng.name] = {"ramp": {"Tm": np.nan, "Tm_err": np.nan, "latent_heat": np.nan, "split": -1,
-                                          "Tm_structure": np.nan}, "coexistence": dict(nan_coex)}
+                                          "Tm_structure": np.nan, "invalid": {"energy": why, "q6": why}},
+                                 "coexistence": dict(nan_coex, invalid="no ramp to start from")}
             continue
         t, r = res
         ramps.append(t.assign(engine=eng.name))
@@ -203,22 +212,23 @@ def melting_validation(cfg, element, a, engines, seed=0):
             if res is None:
                 results[eng.name]["coexistence"] = dict(nan_coex)
                 continue
+            if c["invalid"]:
+                c["invalid"] += f" ({c['attempt']} of at most {cc['attempts']} attempts)"
+                log.warning("coexistence %s: NOT VALID after %d attempts: %s", eng.label, c["attempt"], c["invalid"])
             coexs.append(t.assign(engine=eng.name))
             results[eng.name]["coexistence"] = c
     ref = results.get("oracle")
     cond = "constant volume" if cfg["pressure_GPa"] is None else f"{cfg['pressure_GPa']:g} GPa"
     n_ramp = len(bulk_cell(element, a, cfg["ramp"]["repeat"]))
     label = f"heating ramp; {n_ramp} atoms; {cond}"
-    rows = [row("melting_Tm_ramp_energy", label, results["model"]["ramp"]["Tm"],
-                ref["ramp"]["Tm"] if ref else None, "K"),
-            row("melting_Tm_ramp_q6", label, results["model"]["ramp"]["Tm_structure"],
-                ref["ramp"]["Tm_structure"] if ref else None, "K")]
+    mr, orr = results["model"]["ramp"], ref["ramp"] if ref else None
+    rows = [row(f"melting_Tm_ramp_{what}", label, mr[key], orr[key] if ref else None, "K",
+                mr["invalid"][what], orr["invalid"][what] if ref else None)
+            for what, key in (("energy", "Tm"), ("q6", "Tm_structure"))]
     if cfg["coexistence"]["enabled"]:
         n_c = len(bulk_cell(element, a, cfg["coexistence"]["repeat"]))
         mc, oc = results["model"]["coexistence"], ref["coexistence"] if ref else None
-        valid = mc["coexisting"] and (oc is None or oc["coexisting"])
-        rows.append(row("melting_Tm_coexistence",
-                        f"NVE coexistence; {n_c} atoms; {cond}" + ("" if valid else " (one phase vanished)"),
-                        mc["Tm"], oc["Tm"] if oc else None, "K"))
+        rows.append(row("melting_Tm_coexistence", f"NVE coexistence; {n_c} atoms; {cond}", mc["Tm"],
+                        oc["Tm"] if oc else None, "K", mc["invalid"], oc["invalid"] if oc else None))
     return (pd.concat(ramps, ignore_index=True) if ramps else pd.DataFrame(columns=["engine"]), pd.concat(coexs, ignore_index=True) if coexs else pd.DataFrame(),
             results, rows)

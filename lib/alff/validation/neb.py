@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import neb_path
+from ..analysis.neb import neb_validity
 from .rows import row
 from .setups import adatom_hop, vacancy_hop
 
@@ -62,7 +63,8 @@ def neb_validation(cfg, element, a, model, source, reference):
     -------
     data : pandas.DataFrame
         case, engine (model, oracle_on_model_images, oracle), image,
-        coordinate (A), energy (eV, relative to the first image), std (eV).
+        coordinate (A), energy (eV, relative to the first image), std (eV),
+        valid (the band is a converged transition path: :func:`neb_validity`).
     rows : list of dict
         Barrier per case; reaction energy E_fcc - E_hcp for the adatom.
     """
@@ -72,12 +74,13 @@ def neb_validation(cfg, element, a, model, source, reference):
         res = {"model": neb_path(ini, fin, model.calculator, **kw)}
         m = res["model"]
         std = _difference_std(source, m["images"])
+        m_why = neb_validity(m, cfg["fmax"], cfg["max_steps"])
         out.append(pd.DataFrame({"case": name, "engine": "model", "image": np.arange(len(m["images"])),
-                                 "coordinate": m["coordinate"], "energy": m["energies"], "std": std}))
-        if not m["converged"]:
-            log.warning("neb %s: the model's band did not converge to fmax %.3g in %d steps", name, cfg["fmax"],
-                        cfg["max_steps"])
-        ref_barrier = ref_reaction = None
+                                 "coordinate": m["coordinate"], "energy": m["energies"], "std": std,
+                                 "valid": m_why is None}))
+        if m_why:
+            log.warning("neb %s: the model's barrier is NOT VALID: %s", name, m_why)
+        ref_barrier = ref_reaction = o_why = None
         if reference is not None:
             calc = reference.calculator()
             e = []
@@ -88,19 +91,25 @@ def neb_validation(cfg, element, a, model, source, reference):
             e = np.array(e) - e[0]
             out.append(pd.DataFrame({"case": name, "engine": "oracle_on_model_images",
                                      "image": np.arange(len(e)), "coordinate": m["coordinate"], "energy": e,
-                                     "std": np.nan}))
+                                     "std": np.nan, "valid": m_why is None}))
             o = neb_path(ini, fin, reference.calculator, **kw)
             res["oracle"] = o
+            o_why = neb_validity(o, cfg["fmax"], cfg["max_steps"])
             out.append(pd.DataFrame({"case": name, "engine": "oracle", "image": np.arange(len(o["images"])),
-                                     "coordinate": o["coordinate"], "energy": o["energies"], "std": np.nan}))
+                                     "coordinate": o["coordinate"], "energy": o["energies"], "std": np.nan,
+                                     "valid": o_why is None}))
             ref_barrier, ref_reaction = o["barrier"], o["reaction_energy"]
-            if not o["converged"]:
-                log.warning("neb %s: the reference band did not converge", name)
+            if o_why:
+                log.warning("neb %s: the reference barrier is NOT VALID: %s", name, o_why)
         log.info("neb %s: model barrier %.4f eV (+- %.4f at the saddle), reaction %.4f eV; reference %s",
                  name, m["barrier"], std[m["saddle"]], m["reaction_energy"],
                  "-" if ref_barrier is None else f"{ref_barrier:.4f} / {ref_reaction:.4f} eV")
         label = {"vacancy": "vacancy migration", "adatom": "adatom hcp->fcc"}[name]
-        rows.append(row("neb_barrier", label, m["barrier"], ref_barrier, "eV"))
+        rows.append(row("neb_barrier", label, m["barrier"], ref_barrier, "eV", m_why, o_why))
         if name == "adatom":
-            rows.append(row("neb_reaction_energy", "adatom E(fcc)-E(hcp)", m["reaction_energy"], ref_reaction, "eV"))
+            # the reaction energy needs only the relaxed end points
+            m_end = None if m["endpoints_converged"] else m_why
+            o_end = None if o_why is None or res["oracle"]["endpoints_converged"] else o_why
+            rows.append(row("neb_reaction_energy", "adatom E(fcc)-E(hcp)", m["reaction_energy"], ref_reaction, "eV",
+                            m_end, o_end))
     return pd.concat(out, ignore_index=True), rows

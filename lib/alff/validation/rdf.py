@@ -7,12 +7,12 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..analysis import radial_distribution
+from ..analysis import radial_distribution, solid_fraction
 from .engines import guarded, sample_md
 from .rows import row
-from .setups import bulk_cell
+from .setups import bulk_cell, shell_cutoff
 
-__all__ = ["first_peak", "rdf_validation"]
+__all__ = ["first_peak", "rdf_validation", "phase_mismatch"]
 
 log = logging.getLogger("alff.validate")
 
@@ -52,6 +52,32 @@ def first_peak(r, g):
     return float(r[k]), float(g[k])
 
 
+def phase_mismatch(name, frames, cutoff, where):
+    """Why the frames of a condition named ``name`` are not in the phase
+    the name says (solid*/crystal* or liquid*/melt*), else None.
+
+    Parameters
+    ----------
+    name : str
+    frames : list of ase.Atoms
+        The last few are classified by their mean solid fraction (q6).
+    cutoff : float
+        Neighbour cutoff of q6 (A).
+    where : str
+        The config key of the condition's temperature, named in the fix.
+    """
+    n = name.lower()
+    want = "liquid" if n.startswith(("liquid", "melt")) else "solid" if n.startswith(("solid", "crystal")) else None
+    if want is None:
+        return None
+    f = float(np.mean([solid_fraction(b, cutoff)[0] for b in frames[-5:]]))
+    if want == "liquid" and f > 0.5:
+        return f"the '{name}' stayed crystalline (solid fraction {f:.2f}): raise {where}"
+    if want == "solid" and f < 0.5:
+        return f"the '{name}' melted (solid fraction {f:.2f}): lower {where}"
+    return None
+
+
 def rdf_validation(cfg, element, a, engines, seed=0):
     """g(r) of each condition with each engine.
 
@@ -69,14 +95,15 @@ def rdf_validation(cfg, element, a, engines, seed=0):
     Returns
     -------
     data : pandas.DataFrame
-        Long table: condition, engine, pair, r, g.
+        Long table: condition, engine, pair, r, g, valid (the frames are in
+        the phase the condition's name says: :func:`phase_mismatch`).
     rows : list of dict
         First-peak position and height, and the mean pressure, per
         condition.
     """
     out, rows = [], []
     for ci, cond in enumerate(cfg["conditions"]):
-        peaks, pressure = {}, {}
+        peaks, pressure, why = {}, {}, {}
         for eng in engines:
             atoms = bulk_cell(element, a, cfg["repeat"])
             res = guarded(lambda: sample_md(atoms, eng, cond["temperature_K"], cfg["timestep_fs"],
@@ -86,12 +113,17 @@ def rdf_validation(cfg, element, a, engines, seed=0):
                           eng, f"rdf {cond['name']}")
             if res is None:
                 peaks[eng.name], pressure[eng.name] = (np.nan, np.nan), np.nan
+                why[eng.name] = None  # NaN values: the row says the run failed
                 continue
             frames, thermo = res
+            why[eng.name] = phase_mismatch(cond["name"], frames, shell_cutoff(a),
+                                           f"validate.rdf.conditions[{ci}].temperature_K")
+            if why[eng.name]:
+                log.warning("rdf %s (%s): NOT VALID: %s", cond["name"], eng.label, why[eng.name])
             r, g = radial_distribution(frames, rmax=cfg["rmax"], nbins=cfg["nbins"])
             for pair, gv in g.items():
                 out.append(pd.DataFrame({"condition": cond["name"], "engine": eng.name, "pair": "-".join(pair),
-                                         "r": r, "g": gv}))
+                                         "r": r, "g": gv, "valid": why[eng.name] is None}))
             peaks[eng.name] = first_peak(r, g[("all", "all")])
             Tmean = np.mean([t["temperature_K"] for t in thermo])
             pressure[eng.name] = float(np.mean([t["pressure_GPa"] for t in thermo]))
@@ -99,9 +131,15 @@ def rdf_validation(cfg, element, a, engines, seed=0):
                      eng.label, Tmean, pressure[eng.name], *peaks[eng.name])
         ref = peaks.get("oracle", (None, None))
         label = f"{cond['name']} {cond['temperature_K']:g} K"
-        rows.append(row("rdf_first_peak_position", label, peaks["model"][0], ref[0], "A"))
-        rows.append(row("rdf_first_peak_height", label, peaks["model"][1], ref[1], "1"))
+        if "oracle" in why and why["model"] and not why["oracle"]:
+            # the reference is in the named phase and the model is not: a
+            # model error the comparison shows, not a failed protocol
+            flags, note = (None, None), f"model: {why['model'].split(':')[0]}, where the reference did not"
+        else:
+            flags, note = (why["model"], why.get("oracle")), None
+        rows.append(row("rdf_first_peak_position", label, peaks["model"][0], ref[0], "A", *flags, note=note))
+        rows.append(row("rdf_first_peak_height", label, peaks["model"][1], ref[1], "1", *flags, note=note))
         # the pressure at the same state: a model fitted to forces at one
         # density need not get the volume derivative right
-        rows.append(row("pressure", label, pressure["model"], pressure.get("oracle"), "GPa"))
+        rows.append(row("pressure", label, pressure["model"], pressure.get("oracle"), "GPa", *flags, note=note))
     return pd.concat(out, ignore_index=True), rows

@@ -14,7 +14,7 @@ import pandas as pd
 from ..atomic import atomic_path, atomic_write_text
 from ..jobs import read_json, write_json
 from .engines import model_engine, reference_engine
-from .rows import read_rows, write_rows
+from .rows import invalid_rows, read_rows, write_rows
 
 __all__ = ["lattice", "rdf_step", "neb_step", "diffusion_step", "melting_step", "summary_step", "paper_step"]
 
@@ -59,20 +59,27 @@ def _write_csv(df, path):
         df.to_csv(tmp, index=False, float_format="%.10g")
 
 
-def _save(name, t0, out, rows, outputs, figure, *figure_data):
+def _title(settings, scheme):
+    """The figures' title: element, crystal, oracle and scheme."""
+    from ..plotting import figure_title
+    return figure_title(lattice(settings)[0], "fcc", settings.get("oracle"), scheme)
+
+
+def _save(name, t0, out, rows, outputs, figure, *figure_data, title=None):
     """Write each output (DataFrame -> CSV, dict -> JSON) under its key of
-    ``out``, the summary rows and the figure ``figure(*figure_data, stem)``."""
+    ``out``, the summary rows and the figure ``figure(*figure_data, stem,
+    title=title)``."""
     for key, obj in outputs.items():
         if isinstance(obj, pd.DataFrame):
             _write_csv(obj, out[key])
         else:
             write_json(out[key], obj)
     write_rows(rows, out["rows"])
-    figure(*figure_data, out["figure"])
+    figure(*figure_data, out["figure"], title=title)
     log.info("%s done in %.0f s", name, time.perf_counter() - t0)
 
 
-def rdf_step(settings, mapped, out):
+def rdf_step(settings, mapped, out, scheme=None):
     """RDFs of the mapped potential and the reference.
 
     Parameters
@@ -91,10 +98,10 @@ def rdf_step(settings, mapped, out):
     element, a = lattice(settings)
     data, rows = rdf_validation(settings["rdf"], element, a, _engines(settings, "rdf", mapped),
                                 seed=settings["seed"])
-    _save("rdf", t0, out, rows, {"data": data}, rdf_figure, data)
+    _save("rdf", t0, out, rows, {"data": data}, rdf_figure, data, title=_title(settings, scheme))
 
 
-def neb_step(settings, mapped, model_path, out):
+def neb_step(settings, mapped, model_path, out, scheme=None):
     """NEB barriers; ``model_path`` is the learned model before mapping (its
     energy covariance gives the band's uncertainty). ``out``: data, rows,
     figure."""
@@ -106,10 +113,10 @@ def neb_step(settings, mapped, model_path, out):
     engines = _engines(settings, "neb", mapped)
     data, rows = neb_validation(settings["neb"], element, a, engines[0], load_model(model_path),
                                 engines[1] if len(engines) > 1 else None)
-    _save("neb", t0, out, rows, {"data": data}, neb_figure, data)
+    _save("neb", t0, out, rows, {"data": data}, neb_figure, data, title=_title(settings, scheme))
 
 
-def diffusion_step(settings, mapped, out):
+def diffusion_step(settings, mapped, out, scheme=None):
     """Vacancy diffusion. ``out``: msd, coefficients, fits (json), rows, figure."""
     from .diffusion import diffusion_validation
     from .figures import diffusion_figure
@@ -118,10 +125,10 @@ def diffusion_step(settings, mapped, out):
     msd, coeffs, fits, rows = diffusion_validation(settings["diffusion"], element, a,
                                                    _engines(settings, "diffusion", mapped), seed=settings["seed"])
     _save("diffusion", t0, out, rows, {"msd": msd, "coefficients": coeffs, "fits": fits}, diffusion_figure, msd,
-          coeffs, fits)
+          coeffs, fits, title=_title(settings, scheme))
 
 
-def melting_step(settings, mapped, out):
+def melting_step(settings, mapped, out, scheme=None):
     """Melting point. ``out``: ramp, coexistence (csv), results (json), rows, figure."""
     from .figures import melting_figure
     from .melting import melting_validation
@@ -130,7 +137,7 @@ def melting_step(settings, mapped, out):
     ramp, coex, results, rows = melting_validation(settings["melting"], element, a,
                                                    _engines(settings, "melting", mapped), seed=settings["seed"])
     _save("melting", t0, out, rows, {"ramp": ramp, "coexistence": coex, "results": results}, melting_figure,
-          ramp, coex, results)
+          ramp, coex, results, title=_title(settings, scheme))
 
 
 def _md_table(df):
@@ -167,20 +174,30 @@ def summary_step(run, oracle_kind, row_paths, metrics_path, mapping_path, figure
     if mp:
         lines += [(f"Mapped potential: force error against the learned model {1000 * mp['force_rmse']:.3g} meV/Å RMS "
                    f"({mp['n_frames']} test frames); range from {mp['rmin']:.3f} Å."), ""]
+    bad = invalid_rows(rows)
+    table = rows.assign(valid=rows["valid"].map({True: "yes", False: "**NO**"}))
     lines += ["## Validation against the oracle", "",
-              "abs_error = |model − oracle|; rel_error relative to the oracle's value.", "",
-              _md_table(rows), ""]
+              ("abs_error = |model − oracle|; rel_error relative to the oracle's value. A row whose protocol "
+               "failed is `valid = NO`: its failed values are left empty and `note` says why."), "",
+              f"**{len(bad)} of {len(rows)} results are not valid.**" if len(bad) else
+              f"All {len(rows)} results are valid.", "", _md_table(table), ""]
+    if len(bad):
+        lines += ["### Not valid", ""]
+        lines += [f"- `{r.observable}` ({r.condition}): {r.note}" for r in bad.itertuples()] + [""]
     lines += ["## Figures", ""]
     for f in figures:
         rel = Path(f).resolve().relative_to(base.resolve()) if Path(f).resolve().is_relative_to(base.resolve()) \
             else Path(f).resolve()
         lines += [f"![{Path(f).stem}]({rel})", ""]
     atomic_write_text(report, "\n".join(lines))
-    log.info("summary: %d rows; report %s", len(rows), report)
+    for r in bad.itertuples():
+        log.warning("summary: %s (%s) is NOT VALID: %s", r.observable, r.condition, r.note)
+    log.info("summary: %d rows (%d not valid); report %s", len(rows), len(bad), report)
 
 
-def paper_step(rdf, neb, msd, coefficients, fits, stem):
-    """The FLARE-style aluminium figure from the validation data."""
+def paper_step(rdf, neb, msd, coefficients, fits, stem, settings=None, scheme=None):
+    """The FLARE-style validation figure from the validation data, titled by
+    ``settings`` (as the validation steps') and ``scheme``."""
     from .figures import paper_figure
     paper_figure(pd.read_csv(rdf), pd.read_csv(neb), pd.read_csv(msd), pd.read_csv(coefficients), read_json(fits),
-                 stem)
+                 stem, title=_title(settings, scheme) if settings else None)
