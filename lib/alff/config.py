@@ -1,13 +1,15 @@
-"""Configuration: validation against config/schema.yaml with defaults filled in."""
+"""Configuration: validation against config/schema.yaml with defaults filled in
+(the schema's, and those that come from the oracle: :mod:`alff.defaults`)."""
 
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 
 import yaml
 
-__all__ = ["ConfigError", "validate_config", "load_config", "scheme_sections", "LEGACY_KEYS"]
+__all__ = ["ConfigError", "validate_config", "resolve_config", "load_config", "scheme_sections", "LEGACY_KEYS"]
 
 
 class ConfigError(ValueError):
@@ -145,7 +147,7 @@ def _semantic_errors(cfg):
         cfg["system"]["adatom"]["element"] = cfg["system"]["element"]
     for name, sc in cfg["schemes"].items():
         errs += _drop_null_cutoffs(name, sc.get("model") or {})
-    return errs + _build_errors(cfg)
+    return errs
 
 
 def _drop_null_cutoffs(name, model):
@@ -159,44 +161,122 @@ def _drop_null_cutoffs(name, model):
     return [] if cut else [f"schemes.{name}.model.cutoffs: every body order is null; keep at least one"]
 
 
-def _build_errors(cfg):
-    """Build the structure and the oracle once, so their errors name the
-    config keys now rather than fail a job later."""
-    from .oracle import Oracle
-    from .structures import build_structure
+def _element_errors(cfg, res):
+    """Normalise the element symbols in place ('cu' -> 'Cu', recorded);
+    errors naming the key for those that are no chemical symbol."""
+    from .structures import normalise_element
     errs = []
-    atoms = None
-    if cfg["system"]["kind"] != "file" or Path(cfg["system"].get("path") or "").exists():
+    places = [("system", "element"), ("validate", "element")]
+    if cfg["system"]["kind"] == "slab" and cfg["system"].get("adatom"):
+        places.append(("system", "adatom", "element"))
+    for place in places:
+        d = cfg
+        for k in place[:-1]:
+            d = d[k]
+        symbol, key = d.get(place[-1]), ".".join(place)
+        if symbol is None:
+            continue
         try:
-            atoms = build_structure(cfg["system"])
+            fixed = normalise_element(symbol, key)
         except ValueError as err:
             errs.append(str(err))
-    try:
-        oracle = Oracle.from_config(cfg["oracle"])
-    except ValueError as err:
-        return errs + [str(err) if str(err).startswith("oracle") else f"oracle: {err}"]
-    if atoms is not None and oracle.kind == "emt":
-        from ase.calculators.emt import parameters
-        missing = sorted(set(atoms.get_chemical_symbols()) - set(parameters))
-        if missing:
-            errs.append(f"oracle.kind: ASE's EMT has no parameters for {missing} (system.element); it covers "
-                        f"{sorted(parameters)}. Choose another oracle (oracle.kind: calculator, gpaw)")
+            continue
+        if fixed != symbol:
+            d[place[-1]] = fixed
+            res.note(key, fixed, "normalised", f"'{symbol}' read as the chemical symbol '{fixed}'")
+            res.warn(f"{key}: '{symbol}' read as the chemical symbol '{fixed}'")
     return errs
 
 
-def validate_config(config, schema_path):
-    """Validate ``config`` in place and fill in the schema's defaults.
+def _labelled_elements(cfg):
+    """{element: config key} of every element the oracle labels (the start
+    structure's, the adatom's, the validation's); a structure file's are
+    read when it exists."""
+    from .defaults import _validation_on
+    s = cfg["system"]
+    out = {}
+    if s["kind"] == "file":
+        if s.get("path") and Path(s["path"]).exists():
+            from .structures import build_structure
+            try:
+                out.update({el: "system.path" for el in build_structure(s).get_chemical_symbols()})
+            except ValueError:
+                pass  # named by the structure check
+    else:
+        out[s["element"]] = "system.element"
+        if s["kind"] == "slab" and s.get("adatom"):
+            out.setdefault(s["adatom"]["element"], "system.adatom.element")
+    if _validation_on(cfg):
+        out.setdefault(cfg["validate"]["element"] or s["element"], "validate.element")
+    return out
+
+
+def _build_errors(cfg, res, cache_dir=None):
+    """Build the oracle, check it can label the elements, fill the lattice
+    constant from it, then build the structure, so errors name the config
+    keys now rather than fail a job later."""
+    from .defaults import resolve_lattice
+    from .oracle import Oracle
+    from .oracle_elements import element_errors
+    from .structures import build_structure
+    try:
+        Oracle.from_config(cfg["oracle"])
+    except ValueError as err:
+        return [str(err) if str(err).startswith("oracle") else f"oracle: {err}"]
+    by_key = {}
+    for el, key in _labelled_elements(cfg).items():
+        by_key.setdefault(key, []).append(el)
+    errs = [e for key, els in by_key.items() for e in element_errors(cfg["oracle"], els, key)]
+    if errs:
+        return errs
+    errs = resolve_lattice(cfg, res, cache_dir)
+    if errs:
+        return errs
+    if cfg["system"]["kind"] != "file" or Path(cfg["system"].get("path") or "").exists():
+        try:
+            build_structure(cfg["system"])
+        except ValueError as err:
+            errs.append(str(err))
+    return errs
+
+
+def _schema_filled(before, after, prefix=""):
+    """Key paths in ``after`` that ``before`` lacks (the schema's defaults)."""
+    out = []
+    for k, v in after.items():
+        path = f"{prefix}.{k}" if prefix else str(k)
+        if not isinstance(before, dict) or k not in before:
+            out.append(path)
+        elif isinstance(v, dict):
+            out += _schema_filled(before[k], v, path)
+        elif isinstance(v, list) and isinstance(before[k], list):
+            out += [p for i, (b, a) in enumerate(zip(before[k], v)) if isinstance(a, dict)
+                    for p in _schema_filled(b, a, f"{path}[{i}]")]
+    return out
+
+
+def resolve_config(config, schema_path, cache_dir=None, embedded=None, overlay=None):
+    """Validate ``config`` in place, fill in the schema's defaults and those
+    that come from the oracle (:mod:`alff.defaults`).
 
     Parameters
     ----------
     config : dict
     schema_path : str or Path
         The JSON Schema (YAML).
+    cache_dir : str or Path, optional
+        Where the oracle's E-V fits are cached (None - in memory only).
+    embedded, overlay : dict, optional
+        config/config.yaml and the overlays merged on it (``--configfile``,
+        ``--config``): when the overlays change the element or crystal
+        without ``system.a``, config.yaml's lattice constant (Al's) is
+        dropped and the oracle's taken.
 
     Returns
     -------
-    dict
-        The same ``config`` with defaults.
+    alff.defaults.Resolution
+        What was filled in or corrected and from where, warnings, and the
+        keys at their schema defaults.
 
     Raises
     ------
@@ -204,6 +284,8 @@ def validate_config(config, schema_path):
         Listing every invalid key by its path (``learn.mode: 'foo' is not
         one of ['otf', 'batch']``).
     """
+    from .defaults import Resolution, temperature_warnings, unbind_embedded_lattice
+    res = Resolution()
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
     legacy = _legacy_errors(config)
@@ -212,6 +294,9 @@ def validate_config(config, schema_path):
     coerced = _coerce(config, schema)
     config.clear()
     config.update(coerced)
+    if embedded is not None and overlay is not None:
+        unbind_embedded_lattice(config, embedded, overlay, res)
+    given = copy.deepcopy(config)
     v = _validator_with_defaults(schema)
     errors = sorted(v.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     msgs = []
@@ -222,9 +307,44 @@ def validate_config(config, schema_path):
         else:
             msgs.append(f"{path}: {e.message}")
     if not msgs:
+        msgs = _element_errors(config, res)
+    if not msgs:
         msgs = _semantic_errors(config) + _scheme_errors(config, schema)
+        msgs += _build_errors(config, res, cache_dir) if not msgs else []
     if msgs:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
+    temperature_warnings(config, res)
+    res.from_schema = _schema_filled(given, config)
+    return res
+
+
+def validate_config(config, schema_path, cache_dir=None):
+    """Validate ``config`` in place and fill in the defaults (the schema's,
+    and the oracle's lattice constant for ``system.a: null``); warnings
+    (see :func:`resolve_config`) are logged.
+
+    Parameters
+    ----------
+    config : dict
+    schema_path : str or Path
+        The JSON Schema (YAML).
+    cache_dir : str or Path, optional
+        Where the oracle's E-V fits are cached.
+
+    Returns
+    -------
+    dict
+        The same ``config`` with defaults.
+
+    Raises
+    ------
+    ConfigError
+        Listing every invalid key by its path.
+    """
+    res = resolve_config(config, schema_path, cache_dir)
+    log = logging.getLogger("alff.config")
+    for w in res.warnings:
+        log.warning("%s", w)
     return config
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ase.build import add_adsorbate, bulk, fcc111, fcc100, fcc110, bcc100, bcc110, bcc111
 
-__all__ = ["build_structure", "apply_strain", "check_element"]
+__all__ = ["build_structure", "apply_strain", "check_element", "normalise_element"]
 
 _SLABS = {("fcc", "111"): fcc111, ("fcc", "100"): fcc100, ("fcc", "110"): fcc110,
           ("bcc", "100"): bcc100, ("bcc", "110"): bcc110, ("bcc", "111"): bcc111}
@@ -72,15 +72,38 @@ def build_structure(cfg):
 
 
 def check_element(symbol, key="system.element"):
-    """``symbol`` if it is a chemical symbol, else a ValueError naming
-    ``key`` (with the capitalised symbol when that is one: 'cu' -> 'Cu')."""
+    """The chemical symbol ``symbol`` in its canonical case.
+
+    An obvious case error is corrected ('cu', 'CU' -> 'Cu', logged as a
+    warning naming ``key``); anything else that is not a chemical symbol is
+    a ValueError naming ``key``.
+
+    Parameters
+    ----------
+    symbol : str
+    key : str
+        The config key the symbol comes from (for the messages).
+
+    Returns
+    -------
+    str
+    """
+    fixed = normalise_element(symbol, key)
+    if fixed != symbol:
+        import logging
+        logging.getLogger("alff.structures").warning("%s: '%s' read as the chemical symbol '%s'", key, symbol, fixed)
+    return fixed
+
+
+def normalise_element(symbol, key="system.element"):
+    """``symbol`` as a chemical symbol ('cu' -> 'Cu'), or a ValueError naming
+    ``key`` when no change of case makes it one (the dummy 'X' is none)."""
     from ase.data import atomic_numbers
-    if isinstance(symbol, str) and symbol in atomic_numbers and symbol != "X":
-        return symbol
-    hint = ""
-    if isinstance(symbol, str) and symbol.capitalize() in atomic_numbers:
-        hint = f"; did you mean '{symbol.capitalize()}'?"
-    raise ValueError(f"{key}: '{symbol}' is not a chemical symbol{hint}")
+    if isinstance(symbol, str):
+        for candidate in (symbol, symbol.strip().capitalize()):
+            if candidate in atomic_numbers and candidate != "X":
+                return candidate
+    raise ValueError(f"{key}: '{symbol}' is not a chemical symbol (H, He, ..., e.g. 'Cu' for copper)")
 
 
 def apply_strain(atoms, strain):
