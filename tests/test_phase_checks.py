@@ -101,3 +101,48 @@ def test_a_cell_narrower_than_twice_the_cutoff_is_not_checked():
     small = bulk("Al", "fcc", a=4.05, cubic=True).repeat((1, 1, 2))   # 8 atoms, width 4.05 A
     check = classify_frames([small], PhaseReference.from_structure(small), "liquid")
     assert check["status"] == NOT_CHECKED and "too small" in check["reason"]
+
+
+# ----- test sets: a crystalline "liquid" is an error with the fix, after the frames are cached
+def _testset(tmp_path, element, a, T, phase, frames=3, every=5, equilibrate=10):
+    from alff.steps.seed import testset_step
+    system = {"kind": "bulk", "element": element, "crystal": "fcc", "a": a, "cubic": True, "repeat": [2, 2, 2]}
+    protocol = {"temperature_K": T, "timestep_fs": 5.0, "friction_per_fs": 0.02, "phase_index": 1}
+    out = tmp_path / "testset" / f"{phase}.extxyz"
+    testset_step(system, protocol, {"frames": frames, "every": every, "equilibrate_steps": equilibrate},
+                 {"kind": "emt"}, 0, phase, str(out), str(tmp_path / "cache"), segment_index=1)
+    return out
+
+
+def test_crystalline_liquid_test_set_is_an_error_naming_the_fix(tmp_path):
+    import json
+
+    from alff.steps.seed import PhaseMismatchError, phase_check_path
+    # 32-atom Cu at 2000 K at constant volume stays fcc (issue 13)
+    with pytest.raises(PhaseMismatchError) as err:
+        _testset(tmp_path, "Cu", 3.59, 2000.0, "liquid")
+    msg = str(err.value)
+    for part in ("test set 'liquid' is not liquid", "mean q6 solid fraction 1.00", "verdict solid",
+                 "explore.schedule[1].temperature_K (now 2000 K)", "system.repeat", "NPT", "explore.schedule[1].phase",
+                 str(tmp_path / "cache")):
+        assert part in msg, (part, msg)
+    out = tmp_path / "testset" / "liquid.extxyz"
+    check = json.loads(phase_check_path(out).read_text())
+    assert check["status"] == "mismatch" and check["solid_fraction"] == [1.0, 1.0, 1.0]
+    # written before the error; the oracle calls are cached: a rerun calls no oracle
+    assert out.exists() and any((tmp_path / "cache").iterdir())
+
+
+def test_matching_test_sets_pass_with_their_classification(tmp_path):
+    import json
+
+    from alff.steps.seed import phase_check_path
+    from alff.structure_io import read_frames
+    out = _testset(tmp_path, "Al", 4.05, 300.0, "solid")
+    check = json.loads(phase_check_path(out).read_text())
+    assert check["status"] == "ok" and check["verdict"] == "solid" and check["crystal"] == "fcc"
+    assert [f.info["solid_fraction"] for f in read_frames(out)] == check["solid_fraction"]
+    # Al melts at 2500 K within 100 steps (the default run's liquid melts at 2000 K)
+    out = _testset(tmp_path, "Al", 4.05, 2500.0, "liquid", every=10, equilibrate=100)
+    check = json.loads(phase_check_path(out).read_text())
+    assert check["status"] == "ok" and check["verdict"] == "liquid", check

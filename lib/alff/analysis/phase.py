@@ -53,6 +53,7 @@ from ..neighbors import neighbor_list
 from .order import solid_fraction, steinhardt_q
 
 __all__ = ["PhaseReference", "expected_phase", "frame_verdict", "classify_frames", "classify_atoms",
+           "check_fractions", "segment_checks",
            "SOLID_ABOVE", "LIQUID_BELOW", "OK", "MISMATCH", "NOT_CHECKED"]
 
 #: mean solid fraction above which a frame set is solid, below which liquid
@@ -222,6 +223,47 @@ def classify_atoms(atoms, reference):
     return solid_fraction(atoms, reference.cutoff_for(atoms), threshold=Q6_THRESHOLD)[0], ""
 
 
+def check_fractions(fractions, reasons, label):
+    """The verdict on a frame set from its frames' solid fractions.
+
+    Parameters
+    ----------
+    fractions : (n,) float array-like
+        Solid fraction per frame (NaN where not classified).
+    reasons : (n,) list of str
+        Why a frame was not classified ('' where it was).
+    label : str
+        The phase label the frames carry.
+
+    Returns
+    -------
+    dict
+        JSON-able: ``phase`` (the label), ``expected`` (``solid``,
+        ``liquid`` or None), ``status`` (``ok``, ``mismatch``, ``not
+        checked``), ``verdict`` (``solid``, ``liquid``, ``mixed`` or None),
+        ``mean_solid_fraction``, ``solid_fraction`` (per frame, None where
+        not classified), ``n_frames``, ``reason`` (of ``not checked``) and
+        the thresholds.
+    """
+    f = np.asarray(fractions, float).reshape(-1)
+    out = {"phase": str(label), "expected": expected_phase(label), "status": NOT_CHECKED, "verdict": None,
+           "mean_solid_fraction": None, "solid_fraction": [None if np.isnan(x) else float(x) for x in f],
+           "n_frames": len(f), "reason": "", "solid_above": SOLID_ABOVE, "liquid_below": LIQUID_BELOW}
+    bad = [r for r in reasons if r]
+    if out["expected"] is None:
+        out["reason"] = (f"the phase label '{label}' claims no phase (only labels starting with "
+                         "solid/crystal or liquid/melt are checked)")
+    elif not len(f):
+        out["reason"] = "no frames"
+    elif bad or np.isnan(f).any():
+        out["reason"] = bad[0] if bad else "a frame was not classified"
+    else:
+        verdict = frame_verdict(f.mean())
+        out.update(mean_solid_fraction=float(f.mean()), verdict=verdict,
+                   status=OK if verdict == out["expected"] else MISMATCH)
+    return out
+
+
 def classify_frames(frames, reference, label):
     """Classify a frame set that carries a phase label.
 
@@ -235,32 +277,49 @@ def classify_frames(frames, reference, label):
     Returns
     -------
     dict
-        JSON-able: ``phase`` (the label), ``expected`` (``solid``,
-        ``liquid`` or None), ``status`` (``ok``, ``mismatch``, ``not
-        checked``), ``verdict`` (``solid``, ``liquid``, ``mixed`` or None),
-        ``mean_solid_fraction``, ``solid_fraction`` (per frame, None where
-        not classified), ``reason`` (of ``not checked``), ``crystal``,
-        ``cutoff`` (A, at the reference density) and the thresholds.
+        :func:`check_fractions`' record with the reference's ``crystal``,
+        ``coordination`` and ``cutoff`` (A, at the reference density).
     """
-    out = {"phase": str(label), "expected": expected_phase(label), "status": NOT_CHECKED, "verdict": None,
-           "mean_solid_fraction": None, "solid_fraction": [None] * len(frames), "n_frames": len(frames),
-           "reason": "", "crystal": reference.crystal, "coordination": reference.coordination,
-           "cutoff": None if np.isnan(reference.cutoff) else float(reference.cutoff),
-           "solid_above": SOLID_ABOVE, "liquid_below": LIQUID_BELOW}
-    if out["expected"] is None:
-        out["reason"] = (f"the phase label '{label}' claims no phase (only labels starting with "
-                         "solid/crystal or liquid/melt are checked)")
-        return out
-    if not frames:
-        out["reason"] = "no frames"
-        return out
-    fractions, reasons = zip(*(classify_atoms(f, reference) for f in frames))
-    bad = [r for r in reasons if r]
-    if bad:
-        out["reason"] = bad[0]
-        return out
-    f = np.asarray(fractions, float)
-    verdict = frame_verdict(f.mean())
-    out.update(solid_fraction=[float(x) for x in f], mean_solid_fraction=float(f.mean()), verdict=verdict,
-               status=OK if verdict == out["expected"] else MISMATCH)
+    if expected_phase(label) is None or not frames:
+        fractions, reasons = np.full(len(frames), np.nan), [""] * len(frames)
+    else:
+        fractions, reasons = zip(*(classify_atoms(f, reference) for f in frames))
+    return dict(check_fractions(fractions, reasons, label), **_reference_fields(reference))
+
+
+def _reference_fields(reference):
+    return {"crystal": reference.crystal, "coordination": reference.coordination,
+            "cutoff": None if np.isnan(reference.cutoff) else float(reference.cutoff)}
+
+
+def segment_checks(rows):
+    """Verdicts on explored segments from per-frame rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One per checked frame: ``trajectory``, ``segment`` (index in the
+        schedule), ``phase``, ``step``, ``temperature_K`` (the segment's),
+        ``solid_fraction`` (None where not classified), ``reason``,
+        ``crystal``, ``cutoff``. A (trajectory, segment, step) seen twice
+        (a resumed exploration) counts once.
+
+    Returns
+    -------
+    list of dict
+        Per (trajectory, segment), in order of appearance:
+        :func:`check_fractions`' record with ``trajectory``, ``segment``,
+        ``steps``, ``temperature_K``, ``crystal`` and ``cutoff``.
+    """
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["trajectory"], int(r["segment"])), {})[int(r["step"])] = r
+    out = []
+    for (trajectory, k), by_step in groups.items():
+        rs = [by_step[s] for s in sorted(by_step)]
+        f = [np.nan if r["solid_fraction"] is None else float(r["solid_fraction"]) for r in rs]
+        rec = check_fractions(f, [r.get("reason", "") for r in rs], rs[0]["phase"])
+        out.append(dict(rec, trajectory=trajectory, segment=k, steps=sorted(by_step),
+                        temperature_K=float(rs[0]["temperature_K"]), crystal=rs[0].get("crystal"),
+                        cutoff=rs[0].get("cutoff")))
     return out

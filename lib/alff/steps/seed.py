@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 
+from ..analysis.phase import MISMATCH, PhaseReference, classify_frames
 from ..dynamics import MDState
+from ..jobs import write_json
 from ..learning import initial_training
 from ..seeding import oracle_md, phase_test_set, rattled_copies
 from ..structure_io import read_frames, write_frames
 from ..structures import build_structure
 from .common import oracle_cache
 
-__all__ = ["seed_step", "testset_step"]
+__all__ = ["seed_step", "testset_step", "PhaseMismatchError", "phase_check_path"]
 
 log = logging.getLogger("alff.pipeline")
+
+
+class PhaseMismatchError(ValueError):
+    """A test set whose structure contradicts its phase label."""
 
 
 def seed_step(system, seed, oracle, random_seed, train_out, state_out, cache_dir):
@@ -74,9 +81,15 @@ def seed_step(system, seed, oracle, random_seed, train_out, state_out, cache_dir
     log.info("seed: %d training frames, %d oracle calls, %.1f s", len(frames), n_calls, time.perf_counter() - t0)
 
 
-def testset_step(system, protocol, testset, oracle, random_seed, phase, out, cache_dir):
+def testset_step(system, protocol, testset, oracle, random_seed, phase, out, cache_dir, segment_index=None):
     """Independent oracle MD of one phase, from the start structure, with
-    its own random seed.
+    its own random seed; then its phase check.
+
+    The frames are classified by structure (:mod:`alff.analysis.phase`,
+    against the start structure) and the classification is written to
+    :func:`phase_check_path` of ``out``. A label the frames contradict (a
+    "liquid" test set that is crystalline) raises after the frames were
+    written and their oracle calls cached.
 
     Parameters
     ----------
@@ -86,16 +99,68 @@ def testset_step(system, protocol, testset, oracle, random_seed, phase, out, cac
         ``temperature_K`` (the phase's first segment), ``timestep_fs``,
         ``friction_per_fs`` and ``phase_index`` (its place among the
         schedule's phases, which seeds the RNG).
+    segment_index : int, optional
+        Index of the phase's first segment in ``explore.schedule`` (named in
+        the error's fix).
+
+    Raises
+    ------
+    PhaseMismatchError
+        The frames' structure contradicts the phase label.
     """
     t = testset
     rng = np.random.default_rng(random_seed + 1000 + int(protocol["phase_index"]))
     orc = oracle_cache(oracle, cache_dir)
     T = float(protocol["temperature_K"])
-    frames = phase_test_set(build_structure(system), orc, T, t["frames"], t["every"], t["equilibrate_steps"],
+    start = build_structure(system)
+    frames = phase_test_set(start, orc, T, t["frames"], t["every"], t["equilibrate_steps"],
                             float(protocol["timestep_fs"]), float(protocol["friction_per_fs"]), rng,
                             label=f"test set {phase}: ")
-    for f in frames:
+    check = classify_frames(frames, PhaseReference.from_structure(start), phase)
+    check.update(temperature_K=T, segment_index=segment_index, n_atoms=len(start))
+    for f, x in zip(frames, check["solid_fraction"]):
         f.info["phase"] = phase
+        if x is not None:
+            f.info["solid_fraction"] = x
     write_frames(out, frames)
     log.info("test set %s: %d frames at %.0f K (%d oracle calls, %d from cache)", phase, len(frames), T,
              orc.calls, orc.hits)
+    write_json(phase_check_path(out), check)
+    if check["status"] == MISMATCH:
+        raise PhaseMismatchError(mismatch_message(check, t, cache_dir, phase_check_path(out)))
+    log.info("test set %s: phase check %s%s", phase, check["status"], _check_summary(check))
+
+
+def phase_check_path(testset_path):
+    """Where the phase check of a test set goes: ``<phase>.phase.json``
+    beside ``<phase>.extxyz``."""
+    p = Path(testset_path)
+    return p.with_name(p.stem + ".phase.json")
+
+
+def _check_summary(check):
+    if check["mean_solid_fraction"] is None:
+        return f" ({check['reason']})"
+    per = ", ".join(f"{x:.2f}" for x in check["solid_fraction"])
+    return (f": mean q6 solid fraction {check['mean_solid_fraction']:.2f} (frames: {per}), verdict "
+            f"{check['verdict']} ({check['crystal']} reference, cutoff {check['cutoff']:.2f} A)")
+
+
+def mismatch_message(check, testset, cache_dir, check_path):
+    """The error of a test set whose structure contradicts its label, with
+    the fix."""
+    k = check.get("segment_index")
+    seg = f"explore.schedule[{k}]" if k is not None else f"explore.schedule[<first with phase: {check['phase']}>]"
+    T, phase = check["temperature_K"], check["phase"]
+    if check["expected"] == "liquid":
+        fix = (f"raise {seg}.temperature_K (now {T:.0f} K) until the cell melts, use a larger cell "
+               f"(system.repeat; {check['n_atoms']} atoms now) or a lower density (system.a larger: heating at "
+               "constant volume raises the pressure and with it the melting point; NPT, which explore.ensemble "
+               "does not offer, would let the cell expand)")
+    else:
+        fix = f"lower {seg}.temperature_K (now {T:.0f} K) below the melting point"
+    return (f"test set '{phase}' is not {check['expected']}{_check_summary(check)}, after "
+            f"{testset['equilibrate_steps']} equilibration steps at {T:.0f} K. Its metrics and figures would be "
+            f"labelled {check['expected']}. Fix: {fix}; or, if the structure is what you want, give {seg}.phase a "
+            f"label that claims no phase (not starting with solid/crystal/liquid/melt). The test set's oracle calls "
+            f"are cached in {cache_dir}; the classification is in {check_path}")
