@@ -13,7 +13,6 @@ from alff.analysis.neb import neb_validity
 from alff.validation.diffusion import arrhenius_validity, diffusion_validity
 from alff.validation.rdf import phase_mismatch
 from alff.validation.rows import COLUMNS, invalid_rows, read_rows, row, write_rows
-from alff.validation.setups import shell_cutoff
 
 
 def test_row_valid_and_invalid_sides(tmp_path):
@@ -134,11 +133,11 @@ def test_a_crystalline_liquid_is_flagged():
         b = crystal.copy()
         b.positions += rng.normal(0, 0.1, b.positions.shape)
         frames.append(b)
-    why = phase_mismatch("liquid", frames, shell_cutoff(a), "validate.rdf.conditions[1].temperature_K")
+    why = phase_mismatch("liquid", frames, crystal, "validate.rdf.conditions[1].temperature_K")
     assert "'liquid' stayed crystalline" in why and "raise validate.rdf.conditions[1].temperature_K" in why
-    assert phase_mismatch("solid", frames, shell_cutoff(a), "k") is None
-    assert phase_mismatch("hot", frames, shell_cutoff(a), "k") is None  # a neutral name is not checked
+    assert phase_mismatch("solid", frames, crystal, "k") is None
+    assert phase_mismatch("hot", frames, crystal, "k") is None  # a neutral name is not checked
     gas = crystal.copy()
     gas.positions = rng.uniform(0, 3 * a, gas.positions.shape)
-    assert "'solid' melted" in phase_mismatch("solid", [gas], shell_cutoff(a), "k")
-    assert phase_mismatch("liquid", [gas], shell_cutoff(a), "k") is None
+    assert "'solid' melted" in phase_mismatch("solid", [gas], crystal, "k")
+    assert phase_mismatch("liquid", [gas], crystal, "k") is None

@@ -7,10 +7,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..analysis import radial_distribution, solid_fraction
+from ..analysis import radial_distribution
 from .engines import guarded, sample_md
 from .rows import row
-from .setups import bulk_cell, shell_cutoff
+from .setups import bulk_cell
 
 __all__ = ["first_peak", "rdf_validation", "phase_mismatch"]
 
@@ -52,30 +52,32 @@ def first_peak(r, g):
     return float(r[k]), float(g[k])
 
 
-def phase_mismatch(name, frames, cutoff, where):
-    """Why the frames of a condition named ``name`` are not in the phase
-    the name says (solid*/crystal* or liquid*/melt*), else None.
+def phase_mismatch(name, frames, start, where):
+    """Why the frames of a condition named ``name`` are not in the phase the
+    name claims (:func:`alff.analysis.phase.expected_phase`: solid*/crystal*,
+    liquid*/melt*), else None (also when the name claims no phase or the
+    crystal is not one the classifier supports).
 
     Parameters
     ----------
     name : str
     frames : list of ase.Atoms
-        The last few are classified by their mean solid fraction (q6).
-    cutoff : float
-        Neighbour cutoff of q6 (A).
+        The last five are classified (q6 solid fraction).
+    start : ase.Atoms
+        The crystal the run started from (the classifier's reference).
     where : str
         The config key of the condition's temperature, named in the fix.
     """
-    n = name.lower()
-    want = "liquid" if n.startswith(("liquid", "melt")) else "solid" if n.startswith(("solid", "crystal")) else None
-    if want is None:
+    from ..analysis.phase import MISMATCH, PhaseReference, classify_frames
+    c = classify_frames(frames[-5:], PhaseReference.from_structure(start), name)
+    if c["status"] != MISMATCH:
         return None
-    f = float(np.mean([solid_fraction(b, cutoff)[0] for b in frames[-5:]]))
-    if want == "liquid" and f > 0.5:
-        return f"the '{name}' stayed crystalline (solid fraction {f:.2f}): raise {where}"
-    if want == "solid" and f < 0.5:
-        return f"the '{name}' melted (solid fraction {f:.2f}): lower {where}"
-    return None
+    f = c["mean_solid_fraction"]
+    if c["expected"] == "liquid":
+        state = "crystalline" if c["verdict"] == "solid" else "partly crystalline"
+        return f"the '{name}' stayed {state} (solid fraction {f:.2f}): raise {where}"
+    state = "melted" if c["verdict"] == "liquid" else "partly melted"
+    return f"the '{name}' {state} (solid fraction {f:.2f}): lower {where}"
 
 
 def rdf_validation(cfg, element, a, engines, seed=0):
@@ -116,7 +118,7 @@ def rdf_validation(cfg, element, a, engines, seed=0):
                 why[eng.name] = None  # NaN values: the row says the run failed
                 continue
             frames, thermo = res
-            why[eng.name] = phase_mismatch(cond["name"], frames, shell_cutoff(a),
+            why[eng.name] = phase_mismatch(cond["name"], frames, atoms,
                                            f"validate.rdf.conditions[{ci}].temperature_K")
             if why[eng.name]:
                 log.warning("rdf %s (%s): NOT VALID: %s", cond["name"], eng.label, why[eng.name])
