@@ -146,3 +146,84 @@ def test_matching_test_sets_pass_with_their_classification(tmp_path):
     out = _testset(tmp_path, "Al", 4.05, 2500.0, "liquid", every=10, equilibrate=100)
     check = json.loads(phase_check_path(out).read_text())
     assert check["status"] == "ok" and check["verdict"] == "liquid", check
+
+
+# ----- explored segments: a contradicted label is a warning and a record
+class _EMTDrive:
+    """Model and selector stand-in: EMT forces, never uncertain."""
+
+    noise_, n_train_, threshold_ = 0.01, 0, 1.0
+
+    def __init__(self):
+        self.calc = EMT()
+
+    def drive(self, model):
+        return self
+
+    def predict(self, atoms, properties=("forces",), return_std=True):
+        a = atoms.copy()
+        a.calc = self.calc
+        return {"forces": a.get_forces(), "energy": a.get_potential_energy()}
+
+    def score(self, model, atoms, res):
+        return np.zeros(len(atoms))
+
+    def verdict(self, step, score):
+        from alff.selection import CONTINUE
+        return CONTINUE
+
+
+def _explore_cu(monitor, steps=(20, 40)):
+    from alff.dynamics import Schedule
+    from alff.learning.explorer import Explorer
+    from alff.learning.records import start_state
+    sched = Schedule.from_config({"timestep_fs": 5.0, "friction_per_fs": 0.02, "schedule": [
+        {"temperature_K": 300.0, "steps": steps[0], "phase": "solid"},
+        {"temperature_K": 2000.0, "steps": steps[1], "phase": "liquid", "rescale": True}]})
+    st = start_state(bulk("Cu", "fcc", a=3.59, cubic=True).repeat(2), 0.0, 0)
+    stub = _EMTDrive()
+    ex = Explorer(stub, stub, sched, st, label="[main] ", log_every=10, phase_monitor=monitor)
+    return ex, ex.run(handler=None)
+
+
+def test_explorer_warns_when_a_segment_contradicts_its_label(caplog):
+    from alff.analysis.phase import segment_checks
+    from alff.learning.explorer import PhaseMonitor
+    ref = PhaseReference.from_structure(bulk("Cu", "fcc", a=3.59, cubic=True).repeat(2))
+    monitor = PhaseMonitor(ref, "main")
+    assert monitor.check_steps(20, 40) == [59, 57, 55] and monitor.check_steps(0, 1000) == [999, 949, 899]
+    with caplog.at_level("INFO", logger="alff.learning"):
+        ex, why = _explore_cu(monitor)
+    assert why == "schedule"
+    assert [r["step"] for r in monitor.rows] == [17, 18, 19, 55, 57, 59]
+    solid, liquid = ex.phase_checks
+    assert solid["status"] == OK and solid["segment"] == 0
+    assert liquid["status"] == MISMATCH and liquid["verdict"] == "solid" and liquid["segment"] == 1
+    assert liquid["solid_fraction"] == [1.0, 1.0, 1.0] and liquid["temperature_K"] == 2000.0
+    warning = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warning) == 1 and "PHASE CHECK" in warning[0] and "'liquid' is not liquid" in warning[0]
+    assert "explore.schedule[1].temperature_K (now 2000 K)" in warning[0]
+    # the rows alone give the same record (a batch run's finalize); a repeated step counts once
+    assert segment_checks(monitor.rows + monitor.rows[-1:]) == ex.phase_checks
+
+
+def test_batch_exploration_records_phase_frames_and_carries_the_reference():
+    import json
+
+    from alff.dynamics import MDState
+    from alff.learning import explore
+    from alff.learning.explorer import PhaseMonitor
+    from alff.steps.batch import PHASE_REFERENCE_KEY, _phase_reference
+    st = MDState(bulk("Cu", "fcc", a=3.59, cubic=True).repeat(2), 0, 0.0, np.random.default_rng(0))
+    ref = _phase_reference(st, 0)
+    assert ref.crystal == "fcc"
+    # the next iteration reads it from the state, not from its (maybe molten) structure
+    st.atoms.info[PHASE_REFERENCE_KEY] = json.dumps(ref.to_dict())
+    assert _phase_reference(st, 1) == ref and PHASE_REFERENCE_KEY not in st.atoms.info
+    assert not _phase_reference(st, 1).supported
+    from alff.dynamics import Schedule
+    monitor = PhaseMonitor(ref, "main")
+    stub = _EMTDrive()
+    sched = Schedule.from_config({"schedule": [{"temperature_K": 300.0, "steps": 10, "phase": "crystal"}]})
+    _, why, _ = explore(stub, stub, sched, st, {"log_every": 5}, phase_monitor=monitor)
+    assert why == "schedule" and [r["solid_fraction"] for r in monitor.rows] == [1.0, 1.0, 1.0]

@@ -54,7 +54,7 @@ class CandidateCollector:
 
 
 def explore(model, selector, schedule, state, settings, learning_log=None, label="", resumed=False,
-            guard_start=None):
+            guard_start=None, phase_monitor=None):
     """Batch exploration with a fixed model: collect candidate frames.
 
     Parameters
@@ -75,6 +75,9 @@ def explore(model, selector, schedule, state, settings, learning_log=None, label
     guard_start : ase.Atoms, optional
         The structure whose nearest-neighbour distance sets the distance
         limit (default: ``state.atoms``).
+    phase_monitor : PhaseMonitor, optional
+        Phase checks of the segments explored (its ``rows`` gain the
+        checked frames; a segment that ends here is logged).
 
     Returns
     -------
@@ -91,7 +94,7 @@ def explore(model, selector, schedule, state, settings, learning_log=None, label
     guard = Limits.from_config(settings).structure_guard(guard_start if guard_start is not None else state.atoms,
                                                          schedule)
     ex = Explorer(model, selector, schedule, state, llog, label, settings.get("log_every", 10),
-                  settings.get("progress_s", 10.0), guard)
+                  settings.get("progress_s", 10.0), guard, phase_monitor)
     reason = ex.run(handler, max_steps=settings.get("max_steps"))
     return handler.candidates, reason, llog
 

@@ -6,6 +6,10 @@ step, and hands every verdict other than ``continue`` to a *handler*: the
 on-the-fly driver (label now) or the batch collector (keep candidates). The
 handler answers with an :class:`Action`. The explorer keeps no learning
 state of its own beyond the MD state and the log it writes to.
+
+A :class:`PhaseMonitor` checks the phase of each segment whose label claims
+one (:mod:`alff.analysis.phase`): the solid fraction of a few frames at the
+segment's end; a contradicted label is a warning in the learning log.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..analysis.phase import MISMATCH, classify_atoms, expected_phase, segment_checks
 from ..dynamics import Integrator, MDState, Schedule, kinetic_temperature, thermalize
 from ..selection import CONTINUE
 from .records import LearningLog
 
-__all__ = ["Action", "Explorer"]
+__all__ = ["Action", "Explorer", "PhaseMonitor"]
 
 log = logging.getLogger("alff.learning")
 progress_log = logging.getLogger("alff.progress.learning")
@@ -50,6 +55,80 @@ class Action:
     checkpoint: bool = False
 
 
+class PhaseMonitor:
+    """Phase checks of explored segments.
+
+    At ``frames`` steps spaced ``max(steps // 20, 1)`` apart and ending on a
+    segment's last step, the structure's solid fraction is recorded (only
+    for segments whose label claims a phase); on the last one, the
+    segment's verdict, and a warning when it contradicts the label.
+
+    Parameters
+    ----------
+    reference : PhaseReference
+        The crystal the exploration started from.
+    trajectory : str
+        Name of the exploration (scenario) in the rows.
+    rows : list, optional
+        Rows of earlier frames (shared with a driver, checkpointed by it).
+    frames : int
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per checked frame (:func:`alff.analysis.phase.segment_checks`).
+    """
+
+    def __init__(self, reference, trajectory="", rows=None, frames=3):
+        self.reference = reference
+        self.trajectory = str(trajectory)
+        self.rows = rows if rows is not None else []
+        self.frames = max(int(frames), 1)
+
+    def check_steps(self, start, steps):
+        """The steps of a segment (first step ``start``) that are checked."""
+        stride = max(int(steps) // 20, 1)
+        last = start + int(steps) - 1
+        return [s for s in (last - j * stride for j in range(self.frames)) if s >= start]
+
+    def observe(self, schedule, step, atoms, label=""):
+        """Record the structure at ``step`` when it is a check step; at a
+        segment's last step, return its check (None otherwise)."""
+        k, seg, start = schedule.segment_at(step)
+        if expected_phase(seg.phase) is None or step not in self.check_steps(start, seg.steps):
+            return None
+        f, why = classify_atoms(atoms, self.reference)
+        ref = self.reference
+        self.rows.append({"trajectory": self.trajectory, "segment": k, "phase": seg.phase, "step": int(step),
+                          "temperature_K": seg.temperature_K, "solid_fraction": None if why else float(f),
+                          "reason": why, "crystal": ref.crystal,
+                          "cutoff": None if np.isnan(ref.cutoff) else float(ref.cutoff)})
+        if step != start + seg.steps - 1:
+            return None
+        check = segment_checks([r for r in self.rows if r["trajectory"] == self.trajectory
+                                and r["segment"] == k])[0]
+        if check["status"] == MISMATCH:
+            log.warning("%s%s", label, segment_warning(check))
+        else:
+            log.info("%sphase check of explore.schedule[%d] (%s): %s%s", label, k, seg.phase, check["status"],
+                     f", mean q6 solid fraction {check['mean_solid_fraction']:.2f}"
+                     if check["mean_solid_fraction"] is not None else f" ({check['reason']})")
+        return check
+
+
+def segment_warning(check):
+    """The warning of an explored segment whose structure contradicts its label."""
+    per = ", ".join(f"{x:.2f}" for x in check["solid_fraction"])
+    k, T = check["segment"], check["temperature_K"]
+    fix = (f"raise explore.schedule[{k}].temperature_K (now {T:.0f} K), use a larger cell (system.repeat) or a "
+           "lower density (system.a)" if check["expected"] == "liquid"
+           else f"lower explore.schedule[{k}].temperature_K (now {T:.0f} K)")
+    return (f"PHASE CHECK: explored segment explore.schedule[{k}] labelled '{check['phase']}' is not "
+            f"{check['expected']}: mean q6 solid fraction {check['mean_solid_fraction']:.2f} over its last "
+            f"frames (steps {check['steps']}: {per}), verdict {check['verdict']}: what was explored and labelled "
+            f"under that label is {check['verdict']}; fix: {fix}, or relabel the segment")
+
+
 class Explorer:
     """MD driven by a model through a selector.
 
@@ -75,10 +154,18 @@ class Explorer:
         every step, closest pair every ``log_every`` steps and before every
         frame the handler keeps (:meth:`check_structure`); crossing one raises
         :class:`RunLimitError`.
+    phase_monitor : PhaseMonitor, optional
+        Checks the phase at each labelled segment's end (before the verdict
+        of the step; the trajectory does not depend on it).
+
+    Attributes
+    ----------
+    phase_checks : list of dict
+        The checks of the segments that ended during :meth:`run`.
     """
 
     def __init__(self, model, selector, schedule: Schedule, state: MDState, learning_log=None, label="",
-                 log_every=10, progress_s=10.0, guard=None):
+                 log_every=10, progress_s=10.0, guard=None, phase_monitor=None):
         self.model = model
         self.selector = selector
         self.schedule = schedule
@@ -88,6 +175,8 @@ class Explorer:
         self.log_every = max(int(log_every), 1)
         self.progress_s = float(progress_s)
         self.guard = guard
+        self.phase_monitor = phase_monitor
+        self.phase_checks = []
         self.masses = state.atoms.get_masses()
         self.integrator = Integrator(self.masses, schedule.timestep_fs, schedule.friction_per_fs)
         atoms = state.atoms
@@ -150,6 +239,12 @@ class Explorer:
                 st.atoms.set_momenta(p * np.sqrt(seg.temperature_K / t))
             log.info("%sstep %d: velocities rescaled from %.0f K to %.0f K (phase %s)",
                      self.label, st.step, t, seg.temperature_K, seg.phase)
+
+    def _check_phase(self):
+        if self.phase_monitor is not None:
+            check = self.phase_monitor.observe(self.schedule, self.state.step, self.state.atoms, self.label)
+            if check is not None:
+                self.phase_checks.append(check)
 
     def _advance(self, forces):
         """One MD step with ``forces``; the prediction at the new positions,
@@ -227,6 +322,7 @@ class Explorer:
             if max_steps is not None and done >= max_steps:
                 return "max_steps"
             self._rescale()
+            self._check_phase()
             verdict = self.selector.verdict(st.step, score)
             action = Action() if verdict == CONTINUE else handler.handle(self, verdict, res, score)
             if action.stop:

@@ -8,6 +8,11 @@ The driver checkpoints its whole state after every oracle call
 (:mod:`alff.learning.checkpoint`); a restarted run continues from the last
 checkpoint instead of replaying the trajectory, so it never depends on
 bitwise-reproducible floating point and never repeats a finished call.
+
+Each scenario's segments are phase-checked against the scenario's start
+structure (:class:`~alff.learning.explorer.PhaseMonitor`); the checked frames
+are part of the checkpoint and :attr:`OnTheFly.phase_checks` holds the
+verdicts.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..analysis.phase import PhaseReference, segment_checks
 from ..oracle import is_ok
 from ..selection import LABEL, STOP
 from .checkpoint import read_checkpoint, restore_state, write_checkpoint
-from .explorer import Action, Explorer
+from .explorer import Action, Explorer, PhaseMonitor
 from .limits import Limits, RunLimitError
 from .records import LearningLog, mark_training_atoms, unlabelled_copy
 
@@ -74,6 +80,8 @@ class OnTheFly:
     log : LearningLog
     row_starts : list of int
         First log row of each scenario.
+    phase_rows : list of dict
+        The phase-checked frames of every scenario (see :attr:`phase_checks`).
     """
 
     def __init__(self, model, selector, oracle, settings, checkpoint_dir=None, fingerprint=""):
@@ -90,6 +98,7 @@ class OnTheFly:
         self.labelled = []
         self.log = LearningLog()
         self.row_starts = []
+        self.phase_rows = []
         self.scenario = 0
         self.blocked_until = -1
         self.warned = False
@@ -157,7 +166,7 @@ class OnTheFly:
         """The driver's JSON-able state (without model, frames, MD state)."""
         return {"fingerprint": self.fingerprint, "scenario": self.scenario, "row_starts": self.row_starts,
                 "blocked_until": self.blocked_until, "warned": self.warned, "log": self.log.state(),
-                "selector": self.selector.get_state()}
+                "selector": self.selector.get_state(), "phase_rows": self.phase_rows}
 
     # ---------------------------------------------------------------- run
     def _resume(self):
@@ -172,6 +181,7 @@ class OnTheFly:
         self.scenario, self.row_starts = int(d["scenario"]), list(d["row_starts"])
         self.blocked_until, self.warned = int(d["blocked_until"]), bool(d["warned"])
         self.log = LearningLog.from_state(d["log"])
+        self.phase_rows = list(d.get("phase_rows", []))
         self.selector.set_state(d["selector"])
         log.info("resuming from %s: scenario %d, step %d, %d oracle calls done", ck["path"], self.scenario,
                  d["md_step"], self.log.n_calls)
@@ -192,11 +202,18 @@ class OnTheFly:
                 state = sc.start
                 self.row_starts.append(len(self.log.rows))
             guard = self.limits.structure_guard(sc.start.atoms, sc.schedule)
+            monitor = PhaseMonitor(PhaseReference.from_structure(sc.start.atoms), sc.name, self.phase_rows)
             ex = Explorer(self.model, self.selector, sc.schedule, state, self.log, f"[{sc.name}] ",
-                          self.log_every, self.progress_s, guard)
+                          self.log_every, self.progress_s, guard, monitor)
             why = ex.run(self, resume_forces=resume_forces)
             if why == "unphysical":
                 raise RunLimitError(f"[{sc.name}] step {ex.state.step}: the model cannot evaluate the structure "
                                     "(atoms too close): the trajectory blew up; see the log")
         self.limits.check_failures(self.log.n_calls, self.log.n_failed, final=True)
         return self
+
+    @property
+    def phase_checks(self):
+        """Verdicts of the explored segments
+        (:func:`alff.analysis.phase.segment_checks` of :attr:`phase_rows`)."""
+        return segment_checks(self.phase_rows)

@@ -3,6 +3,7 @@ call (train -> explore per scenario -> select -> label per slot -> merge)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -11,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..analysis.phase import MISMATCH, PhaseReference, segment_checks
 from ..atomic import atomic_path
 from ..dynamics import MDState
 from ..jobs import read_json, write_json
 from ..learning import LOG_COLUMNS, Limits, explore, mark_training_atoms, select_candidates, start_state, training_inputs
+from ..learning.explorer import PhaseMonitor, segment_warning
 from ..models import build_model, load_model
 from ..oracle import is_ok
 from ..selection import build_selector
@@ -66,7 +69,9 @@ def explore_step(scheme, learn, random_seed, iteration, scenario, model_path, st
         Batch settings: ``max_candidates``, ``min_separation``, ``max_steps``,
         ``log_every``, ``progress_s``.
     out : dict
-        Paths: candidates (extxyz), state (extxyz), log (CSV), timings (json).
+        Paths: candidates (extxyz), state (extxyz), log (CSV), timings (json,
+        with ``phase_frames``: the phase-checked frames, see
+        :class:`~alff.learning.explorer.PhaseMonitor`).
     """
     explore_cfg = scheme["explore"]
     sched, sc = scenario_schedule(explore_cfg, scenario)
@@ -76,6 +81,8 @@ def explore_step(scheme, learn, random_seed, iteration, scenario, model_path, st
         st = start_state(start, sc.get("strain", 0.0), random_seed + 10 + k)
     else:
         st = MDState.from_atoms(start)
+    reference = _phase_reference(st, iteration)
+    monitor = PhaseMonitor(reference, scenario)
     if stopped(prev_status) or st.step >= sched.total_steps:
         why = "learning stopped" if stopped(prev_status) else "schedule finished"
         log.info("iteration %d, scenario %s: %s, nothing to explore", iteration, scenario, why)
@@ -84,19 +91,39 @@ def explore_step(scheme, learn, random_seed, iteration, scenario, model_path, st
     else:
         model = load_model(model_path)
         cands, reason, llog = explore(model, build_selector(scheme["selector"]), sched, st, learn,
-                                      label=f"[iter {iteration} {scenario}] ", resumed=iteration > 0)
+                                      label=f"[iter {iteration} {scenario}] ", resumed=iteration > 0,
+                                      phase_monitor=monitor)
         log.info("iteration %d, scenario %s: %d candidates, stopped by %s at step %d", iteration, scenario,
                  len(cands), reason, st.step)
         df, timings = llog.frame(), llog.timings
     for c in cands:
         c.info.update(scenario=scenario, iteration=iteration)
     write_frames(out["candidates"], cands)
-    write_frames(out["state"], [st.to_atoms()])
+    state_atoms = st.to_atoms()
+    state_atoms.info[PHASE_REFERENCE_KEY] = json.dumps(reference.to_dict())
+    write_frames(out["state"], [state_atoms])
     df.insert(0, "iteration", iteration)
     df.insert(0, "trajectory", scenario)
     with atomic_path(out["log"]) as tmp:
         df.to_csv(tmp, index=False)
-    write_json(out["timings"], dict(timings, stop_reason=reason))
+    write_json(out["timings"], dict(timings, stop_reason=reason, phase_frames=monitor.rows))
+
+
+#: ``info`` key of a batch exploration's state that carries the scenario's
+#: phase reference (the crystal it started from) to the next iteration
+PHASE_REFERENCE_KEY = "phase_reference"
+
+
+def _phase_reference(state, iteration):
+    """The crystal a scenario's segments are phase-checked against: its start
+    structure at iteration 0, carried in the state's ``info`` after."""
+    text = state.atoms.info.pop(PHASE_REFERENCE_KEY, None)
+    if text is not None:
+        return PhaseReference.from_dict(json.loads(text))
+    if iteration > 0:
+        return PhaseReference("unknown", 0, np.nan, np.nan, np.nan,
+                              "the exploration's state carries no phase reference (written before phase checks)")
+    return PhaseReference.from_structure(state.atoms)
 
 
 def select_step(selector_cfg, iteration, candidate_paths, prev_status, slot_paths, status_out):
@@ -232,10 +259,24 @@ def finalize_step(last_model, explore_logs, label_paths, train_path, timing_path
         for k in timings:
             timings[k] += float(t.get(k, 0.0))
     calls = pd.DataFrame(rows)
+    checks = _phase_checks(timing_paths)
     # cumulative counters in the log: calls happen between iterations
     if len(log_df) and len(calls):
         done = calls.groupby("iteration").size().cumsum()
         it = log_df["iteration"].to_numpy()
         log_df["n_oracle_calls"] = [int(done[done.index < i].iloc[-1]) if (done.index < i).any() else 0 for i in it]
     write_learning_outputs(out, load_model(last_model), log_df, calls, train,
-                           dict(timings, n_oracle_calls=len(rows), n_failed_labels=n_fail))
+                           dict(timings, n_oracle_calls=len(rows), n_failed_labels=n_fail, phase_checks=checks))
+
+
+def _phase_checks(timing_paths):
+    """Verdicts of the explored segments over every exploration of the run
+    (their timings' ``phase_frames``); a contradicted label is logged."""
+    rows = []
+    for p in timing_paths:
+        rows += read_json(p).get("phase_frames", [])
+    checks = segment_checks(rows)
+    for c in checks:
+        if c["status"] == MISMATCH:
+            log.warning("[%s] %s", c["trajectory"], segment_warning(c))
+    return checks

@@ -32,7 +32,8 @@ def otf_step(scheme, learn, oracle, random_seed, seed_train, seed_state, out, ca
     seed_train, seed_state : str
         The seed's training set and start state.
     out : dict
-        Paths: model (json), log, calls (CSV), train (extxyz), timings (json).
+        Paths: model (json), log, calls (CSV), train (extxyz), timings (json;
+        with ``phase_checks``: the verdicts on the explored segments).
     cache_dir : str
         The oracle cache.
     checkpoint_dir : str, optional
@@ -69,6 +70,6 @@ def otf_step(scheme, learn, oracle, random_seed, seed_train, seed_state, out, ca
     lg = driver.log
     write_learning_outputs(out, driver.model, pd.concat(logs, ignore_index=True), calls, list(frames) + driver.labelled,
                            dict(lg.timings, n_oracle_calls=lg.n_calls, n_failed_labels=lg.n_failed,
-                                oracle_cache_hits=orc.hits))
+                                oracle_cache_hits=orc.hits, phase_checks=driver.phase_checks))
     if checkpoint_dir:
         clear_checkpoints(checkpoint_dir)
