@@ -227,3 +227,18 @@ def test_batch_exploration_records_phase_frames_and_carries_the_reference():
     sched = Schedule.from_config({"schedule": [{"temperature_K": 300.0, "steps": 10, "phase": "crystal"}]})
     _, why, _ = explore(stub, stub, sched, st, {"log_every": 5}, phase_monitor=monitor)
     assert why == "schedule" and [r["solid_fraction"] for r in monitor.rows] == [1.0, 1.0, 1.0]
+
+
+def test_report_summary_shows_verdicts_and_warnings():
+    from alff.analysis.phase import check_fractions
+    from alff.steps.report import phase_check_summary
+    test = {"solid": check_fractions([1.0, 1.0], ["", ""], "solid"),
+            "liquid": check_fractions([1.0, 0.9], ["", ""], "liquid"),
+            "hot": check_fractions([np.nan], [""], "hot")}
+    seg = dict(check_fractions([1.0], [""], "liquid"), trajectory="main", segment=1, temperature_K=2000.0, steps=[999])
+    s = phase_check_summary(test, [seg])
+    assert s["test"]["solid"]["status"] == OK and s["test"]["liquid"]["verdict"] == "solid"
+    assert s["test"]["hot"]["status"] == NOT_CHECKED and "claims no phase" in s["test"]["hot"]["reason"]
+    assert s["warnings"] == ["test set 'liquid' is solid, not liquid (mean q6 solid fraction 0.95)",
+                             "explored segment explore.schedule[1] ('liquid', main) is solid, not liquid "
+                             "(mean q6 solid fraction 1.00)"]

@@ -14,7 +14,7 @@ from ..jobs import read_json, write_json
 from ..models import load_model
 from ..structure_io import read_frames
 
-__all__ = ["evaluate_step", "report_step"]
+__all__ = ["evaluate_step", "report_step", "phase_check_summary"]
 
 log = logging.getLogger("alff.pipeline")
 
@@ -38,7 +38,57 @@ def _oracle_budget(seed, testset, n_phases):
     return n_seed, n_test
 
 
-def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, seed_train, out):
+def _read_phase_check(path):
+    """A test set's phase check (:func:`alff.steps.seed.testset_step`), or a
+    'not checked' record when it was not written (a run from before)."""
+    if path is None or not Path(path).exists():
+        return {"status": "not checked", "verdict": None, "mean_solid_fraction": None, "solid_fraction": [],
+                "reason": "no phase check recorded for this test set"}
+    return read_json(path)
+
+
+def phase_check_summary(test_checks, explore_checks):
+    """The phase checks of a run for metrics.json.
+
+    Parameters
+    ----------
+    test_checks : dict
+        Phase -> the test set's check.
+    explore_checks : list of dict
+        The explored segments' checks (timings.json ``phase_checks``).
+
+    Returns
+    -------
+    dict
+        ``test`` (phase -> status, verdict, mean and per-frame solid
+        fraction, reason), ``explore`` (one per segment), ``warnings``
+        (a sentence per contradicted label).
+    """
+    keys = ("status", "expected", "verdict", "mean_solid_fraction", "solid_fraction", "reason", "crystal", "cutoff")
+    test = {ph: {k: c.get(k) for k in keys} for ph, c in test_checks.items()}
+    explore = [{k: c.get(k) for k in ("trajectory", "segment", "phase", "temperature_K", "steps") + keys}
+               for c in explore_checks]
+    warnings = [f"test set '{ph}' is {c['verdict']}, not {c['expected']} (mean q6 solid fraction "
+                f"{c['mean_solid_fraction']:.2f})" for ph, c in test.items() if c["status"] == "mismatch"]
+    warnings += [f"explored segment explore.schedule[{c['segment']}] ('{c['phase']}', {c['trajectory']}) is "
+                 f"{c['verdict']}, not {c['expected']} (mean q6 solid fraction {c['mean_solid_fraction']:.2f})"
+                 for c in explore if c["status"] == "mismatch"]
+    return {"test": test, "explore": explore, "warnings": warnings}
+
+
+def _log_phase_checks(summary):
+    for ph, c in summary["test"].items():
+        if c["mean_solid_fraction"] is None:
+            log.info("phase check, test set %s: %s (%s)", ph, c["status"], c["reason"])
+        else:
+            log.info("phase check, test set %s: %s, %s (mean q6 solid fraction %.2f)", ph, c["status"], c["verdict"],
+                     c["mean_solid_fraction"])
+    for w in summary["warnings"]:
+        log.warning("PHASE CHECK: %s", w)
+
+
+def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, seed_train, out,
+                phase_check_paths=None):
     """metrics.json and the figures of a learning run.
 
     Parameters
@@ -54,6 +104,10 @@ def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, see
         Paths: log, calls, timings, model.
     out : dict
         metrics and the figure stems (learning, parity, calibration).
+    phase_check_paths : list of str, optional
+        The test sets' phase checks, one per phase (``testset/<phase>.phase.json``).
+        metrics.json ``phase_checks`` holds them with the explored segments'
+        checks (timings.json) and a warning per contradicted label.
     """
     from ..evaluation import calibration, force_metrics
     from ..plotting import calibration_figure, learning_figure, parity_figure
@@ -71,6 +125,11 @@ def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, see
         metrics_phase[phase] = dict(m, z_std=c["z_std"], frac_within_2sigma=c["frac_within_2sigma"],
                                     n_frames=int(len(np.unique(d["frame"]))) if len(d["frame"]) else 0)
     n_seed, n_test = _oracle_budget(seed, testset, len(phases))
+    paths = list(phase_check_paths) if phase_check_paths is not None else [None] * len(phases)
+    checks = phase_check_summary({ph: _read_phase_check(p) for ph, p in zip(phases, paths)},
+                                 timings.get("phase_checks", []))
+    for ph, c in checks["test"].items():
+        metrics_phase[ph]["phase_check"] = c["status"]
     model = load_model(learn["model"]).describe()
     metrics = {
         "run": run, "scheme": scheme, "mode": mode,
@@ -81,6 +140,7 @@ def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, see
         "n_training_envs": model["n_train"], "model": model,
         "test": metrics_phase,
         "wall_time_s": {k: float(timings.get(k, 0.0)) for k in ("oracle_s", "training_s", "prediction_s", "md_s")},
+        "phase_checks": checks,
     }
     write_json(out["metrics"], metrics)
     figs = []
@@ -91,6 +151,7 @@ def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, see
         if m["rmse"] is not None:
             log.info("test %s: force RMSE %.4f eV/A, MAE %.4f, RMSE/P95|F| %.2f%%, z std %.2f", phase, m["rmse"],
                      m["mae"], 100 * m["rmse_over_p95"], m["z_std"])
+    _log_phase_checks(checks)
     log.info("oracle calls: %d learning (%d failed), %d seed, %d test set", metrics["n_oracle_calls"],
              metrics["n_failed_labels"], n_seed, n_test)
     for f in figs:
