@@ -1,5 +1,7 @@
 """Configuration: validation against config/schema.yaml with defaults filled in
-(the schema's, and those that come from the oracle: :mod:`alff.defaults`)."""
+(the schema's, and those that come from the oracle: :mod:`alff.defaults`,
+:mod:`alff.melting_point`); temperatures given as ``"<factor> Tm"`` are
+resolved to kelvin."""
 
 from __future__ import annotations
 
@@ -257,7 +259,10 @@ def _schema_filled(before, after, prefix=""):
 
 def resolve_config(config, schema_path, cache_dir=None, embedded=None, overlay=None):
     """Validate ``config`` in place, fill in the schema's defaults and those
-    that come from the oracle (:mod:`alff.defaults`).
+    that come from the oracle (:mod:`alff.defaults`); temperatures given
+    as ``"<factor> Tm"`` become kelvin (:mod:`alff.melting_point`; the
+    melting point estimated from the oracle when
+    ``system.melting_point_K`` is null).
 
     Parameters
     ----------
@@ -265,7 +270,8 @@ def resolve_config(config, schema_path, cache_dir=None, embedded=None, overlay=N
     schema_path : str or Path
         The JSON Schema (YAML).
     cache_dir : str or Path, optional
-        Where the oracle's E-V fits are cached (None - in memory only).
+        Where the oracle's E-V fits and melting-point estimates are cached
+        (None - in memory only).
     embedded, overlay : dict, optional
         config/config.yaml and the overlays merged on it (``--configfile``,
         ``--config``): when the overlays change the element or crystal
@@ -285,6 +291,7 @@ def resolve_config(config, schema_path, cache_dir=None, embedded=None, overlay=N
         one of ['otf', 'batch']``).
     """
     from .defaults import Resolution, temperature_warnings, unbind_embedded_lattice
+    from .melting_point import resolve_temperatures
     res = Resolution()
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
@@ -311,6 +318,7 @@ def resolve_config(config, schema_path, cache_dir=None, embedded=None, overlay=N
     if not msgs:
         msgs = _semantic_errors(config) + _scheme_errors(config, schema)
         msgs += _build_errors(config, res, cache_dir) if not msgs else []
+        msgs += resolve_temperatures(config, res, cache_dir) if not msgs else []
     if msgs:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
     temperature_warnings(config, res)

@@ -12,9 +12,11 @@ workflow. A fit is cached on disk (JSON, keyed by a hash of the oracle
 settings, element, crystal and ASE's version) and in memory.
 
 Temperatures that depend on the material (the exploration schedule, RDF
-conditions, diffusion temperatures, melting windows) are not estimated:
-when the element is not Al and they still hold the Al values of
-config/config.yaml or the schema, a warning says so.
+conditions, diffusion temperatures, melting windows) may be given relative
+to the melting point (``"1.6 Tm"``; :mod:`alff.melting_point`, which
+estimates the oracle's when ``system.melting_point_K`` is null); when the
+element is not Al and they still hold the Al values of config/config.yaml or
+the schema, a warning says so and suggests that syntax.
 
 Everything filled in, corrected or warned about is kept in a
 :class:`Resolution`, which the Snakefile writes to
@@ -340,7 +342,8 @@ def _temperatures(cfg, key):
 
 def temperature_warnings(cfg, res):
     """Warn about material-dependent temperatures left at the Al values when
-    the element is not Al (no melting-point estimate is made)."""
+    the element is not Al (run after :func:`alff.melting_point.resolve_temperatures`:
+    every value is in K)."""
     elements = {cfg["system"]["element"]} if cfg["system"]["kind"] != "file" else set()
     if _validation_on(cfg) and cfg["validate"]["element"]:
         elements.add(cfg["validate"]["element"])
@@ -356,7 +359,10 @@ def temperature_warnings(cfg, res):
         res.warn(f"system.element is {'/'.join(sorted(elements))} but these temperatures (K) are still the Al "
                  f"values of config/config.yaml or the schema: {'; '.join(stale)}. They depend on the material "
                  "(a liquid phase must be above the oracle's melting point, the melting windows around it, the "
-                 "diffusion temperatures high enough for vacancy jumps): set them for this element")
+                 "diffusion temperatures high enough for vacancy jumps): set them for this element, in K or "
+                 "relative to its melting point as '<factor> Tm' (e.g. explore.schedule[k].temperature_K: '1.6 Tm', "
+                 "validate.diffusion.temperatures: ['0.6 Tm', '0.7 Tm', '0.8 Tm']; Tm is system.melting_point_K, "
+                 "estimated from the oracle when null, see config/systems/cu_emt.yaml)")
 
 
 def write_resolved_config(cfg, res, path):
