@@ -27,6 +27,7 @@ rule report:
     input:
         evaluations=expand(f"{S}/evaluation/{{phase}}.npz", phase=PHASES, allow_missing=True),
         seed=f"{R}/seed/train.extxyz",
+        phase_checks=expand(f"{R}/testset/{{phase}}.phase.json", phase=PHASES),
         **learn_outputs(),
     output:
         metrics=reported(f"{S}/metrics.json", "metrics", "Learning"),

@@ -32,6 +32,8 @@ rule seed:
 rule testset:
     output:
         f"{R}/testset/{{phase}}.extxyz",
+        # its phase check (alff.analysis.phase): solid fraction per frame, verdict
+        check=f"{R}/testset/{{phase}}.phase.json",
     log:
         f"{R}/logs/testset_{{phase}}.log",
     benchmark:

@@ -46,7 +46,7 @@ def config(tmp_path, mode, scheme):
     cfg["learn"]["schemes"] = [scheme]
     cfg["learn"].update(max_oracle_calls=24, max_iterations=5, max_selected=3, max_candidates=3)
     cfg["explore"]["schedule"] = [{"temperature_K": 300.0, "steps": 100, "phase": "solid"},
-                                  {"temperature_K": 1500.0, "steps": 100, "phase": "liquid", "rescale": True}]
+                                  {"temperature_K": 1500.0, "steps": 100, "phase": "hot", "rescale": True}]
     path.write_text(yaml.safe_dump(cfg))
     return path, cfg
 

@@ -30,7 +30,7 @@ def tiny_config(tmp_path, mode, **learn):
                       **learn),
         "explore": {"timestep_fs": 5.0, "schedule": [
             {"temperature_K": 300.0, "steps": 40, "phase": "solid"},
-            {"temperature_K": 2000.0, "steps": 30, "phase": "liquid", "rescale": True}]},
+            {"temperature_K": 2000.0, "steps": 30, "phase": "hot", "rescale": True}]},
         "testset": {"frames": 2, "every": 5, "equilibrate_steps": 10},
         "map": {"twobody": 0.1, "threebody": 0.25},
         "validate": {"enabled": False},  # tests/test_validation.py runs it
@@ -59,7 +59,7 @@ def calls(tmp_path, purpose="learn"):
     return [line.split()[1] for line in f.read_text().splitlines() if line.startswith(purpose + " ")]
 
 
-def check_outputs(run_dir, phases=("solid", "liquid")):
+def check_outputs(run_dir, phases=("solid", "hot")):
     m = json.loads((run_dir / "metrics.json").read_text())
     for p in phases:
         assert m["test"][p]["n_frames"] == 2 and m["test"][p]["rmse"] > 0

@@ -50,11 +50,11 @@ def test_report_of_a_tiny_run_has_every_figure(tmp_path):
     for category in ("Learning", "Test sets", "Mapping"):
         assert f'"{category}"' in html, category
     assert "Cumulative number of oracle calls" in html  # the learning caption, rendered
-    assert "one panel per phase (solid, liquid)" in html  # the parity caption's params
+    assert "one panel per phase (solid, hot)" in html  # the parity caption's params
     assert "tiny_otf" in html and "stages, in order" in html  # the workflow description
     assert "Shell command" not in rep.stdout + rep.stderr
     bench = out / "benchmarks"
-    for name in ("seed", "testset_solid", "testset_liquid", "learn_otf", "evaluate_solid", "evaluate_liquid", "map"):
+    for name in ("seed", "testset_solid", "testset_hot", "learn_otf", "evaluate_solid", "evaluate_hot", "map"):
         tsv = bench / f"{name}.tsv"
         head, row = tsv.read_text().splitlines()[:2]
         assert head.split("\t")[:3] == ["s", "h:m:s", "max_rss"], head
