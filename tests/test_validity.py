@@ -13,6 +13,7 @@ from alff.analysis.neb import neb_validity
 from alff.validation.diffusion import arrhenius_validity, diffusion_validity
 from alff.validation.rdf import phase_mismatch
 from alff.validation.rows import COLUMNS, invalid_rows, read_rows, row, write_rows
+from alff.validation.setups import shell_cutoff
 
 
 def test_row_valid_and_invalid_sides(tmp_path):
@@ -141,3 +142,19 @@ def test_a_crystalline_liquid_is_flagged():
     gas.positions = rng.uniform(0, 3 * a, gas.positions.shape)
     assert "'solid' melted" in phase_mismatch("solid", [gas], crystal, "k")
     assert phase_mismatch("liquid", [gas], crystal, "k") is None
+
+
+def test_melting_q6_cutoff_follows_the_cell_volume():
+    """Under a barostat the hot cell expands: the q6 cutoff scales with it,
+    so an expanded crystal still reads as solid (a fixed cutoff would find
+    no first shell and call it liquid)."""
+    from alff.analysis import solid_fraction
+    from alff.validation.melting import _solid_fraction
+    a = 3.6
+    crystal = bulk("Cu", "fcc", a=a, cubic=True).repeat(3)
+    expanded = crystal.copy()
+    expanded.set_cell(crystal.cell * 1.3, scale_atoms=True)
+    cut = shell_cutoff(a)
+    assert solid_fraction(expanded, cut)[0] == 0.0
+    assert _solid_fraction(expanded, cut, crystal.get_volume())[0] == 1.0
+    assert _solid_fraction(crystal, cut, crystal.get_volume())[0] == solid_fraction(crystal, cut)[0] == 1.0

@@ -24,6 +24,13 @@ log = logging.getLogger("alff.validate")
 progress = logging.getLogger("alff.progress.validate")
 
 
+def _solid_fraction(atoms, q_cutoff, volume0):
+    """:func:`solid_fraction` with the cutoff scaled to the cell's density
+    (a barostat expands the hot cell; a fixed cutoff would then cut the
+    first shell of the crystal, or reach beyond it in a compressed one)."""
+    return solid_fraction(atoms, q_cutoff * (atoms.get_volume() / volume0) ** (1.0 / 3.0))
+
+
 def heating_ramp(atoms, engine, cfg, q_cutoff, seed=0):
     """Heat in stages (Bussi thermostat; constant volume unless
     ``pressure_GPa``) and locate the transition from the potential energy
@@ -37,7 +44,8 @@ def heating_ramp(atoms, engine, cfg, q_cutoff, seed=0):
         The ``validate.melting.ramp`` section plus ``timestep_fs``,
         ``pressure_GPa``.
     q_cutoff : float
-        Neighbour cutoff of the order parameter (A).
+        Neighbour cutoff of the order parameter (A) at the volume of
+        ``atoms`` (scaled with the cell's volume along the run).
 
     Returns
     -------
@@ -63,7 +71,7 @@ def heating_ramp(atoms, engine, cfg, q_cutoff, seed=0):
         table.append({"T_set": T, "T": np.mean([r["temperature_K"] for r in half]),
                       "epot": np.mean([r["potential_energy_eV"] for r in half]) / len(a),
                       "volume": np.mean([r["volume_A3"] for r in half]) / len(a),
-                      "solid_fraction": solid_fraction(a, q_cutoff)[0]})
+                      "solid_fraction": _solid_fraction(a, q_cutoff, atoms.get_volume())[0]})
         progress.info("melting ramp %s: stage %d/%d, T_set %.0f K, <T> %.0f K, Epot %.4f eV/atom, solid fraction %.2f",
                       engine.label, k + 1, len(temps), T, table[-1]["T"], table[-1]["epot"],
                       table[-1]["solid_fraction"])
@@ -125,7 +133,7 @@ def coexistence(atoms, engine, cfg, T_guess, q_cutoff, seed=0):
             interval=max(steps // 5, 1))
         dyn.run(steps)
     b.set_constraint()
-    f_melt = solid_fraction(b, q_cutoff)[1]
+    f_melt = _solid_fraction(b, q_cutoff, atoms.get_volume())[1]
     log.info("coexistence %s: after melting the upper half, solid fraction lower %.2f, upper %.2f", engine.label,
              f_melt[lower].mean(), f_melt[~lower].mean())
     c = a.copy()
@@ -144,7 +152,8 @@ def coexistence(atoms, engine, cfg, T_guess, q_cutoff, seed=0):
 
     def keep(r):  # called with the atoms updated, at every `every`-th step
         table.append({"time_ps": r["time_ps"], "T": r["temperature_K"], "epot": r["potential_energy_eV"] / len(c),
-                      "etot": r["total_energy_eV"] / len(c), "solid_fraction": solid_fraction(c, q_cutoff)[0]})
+                      "etot": r["total_energy_eV"] / len(c),
+                      "solid_fraction": _solid_fraction(c, q_cutoff, atoms.get_volume())[0]})
         if len(table) % report_every == 0:
             progress.info("coexistence %s: NVE %d/%d steps, T %.0f K, solid fraction %.2f", engine.label,
                           len(table) * every, n_rows * every, r["temperature_K"], table[-1]["solid_fraction"])
