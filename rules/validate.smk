@@ -121,6 +121,8 @@ rule validation_summary:
         metrics=f"{S}/metrics.json",
         mapping=f"{S}/potential/mapping.json",
         figures=[f"{S}/figures/{name}.png" for name in FIGURES + VALIDATIONS],
+        # written when the workflow is parsed: the defaults filled in
+        resolved=f"{R}/resolved_config.yaml",
     output:
         summary=reported(f"{V}/summary.csv", "validation_summary", "Validation"),
         report=reported(f"{S}/report.md", "report_page", "Validation"),

@@ -5,4 +5,4 @@ from alff.validation.steps import summary_step
 inp, p = snakemake.input, snakemake.params
 with job(snakemake.log[0], snakemake.threads, "alff.validate"):
     summary_step(p.run, p.oracle_kind, list(inp.rows), inp.metrics, inp.mapping, list(inp.figures),
-                 dict(snakemake.output.items()))
+                 dict(snakemake.output.items()), resolved_path=inp.resolved)

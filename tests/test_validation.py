@@ -128,5 +128,6 @@ def test_validate_end_to_end_on_a_tiny_config(tmp_path):
     report = (run / "report.md").read_text()
     assert "Validation against the oracle" in report and "neb_barrier" in report and "![rdf](figures/rdf.png)" in report
     assert f"**{len(bad)} of {len(s)} results are not valid.**" in report and "### Not valid" in report
+    assert "## Defaults filled in" in report  # from results/<run>/resolved_config.yaml
     melt = json.loads((run / "validation" / "melting.json").read_text())
     assert set(melt) == {"model", "oracle"} and "coexistence" in melt["model"]

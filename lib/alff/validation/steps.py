@@ -151,9 +151,28 @@ def _md_table(df):
     return "\n".join(lines)
 
 
-def summary_step(run, oracle_kind, row_paths, metrics_path, mapping_path, figures, out):
+def _defaults_lines(resolved_path):
+    """Report lines of results/<run>/resolved_config.yaml: the values filled
+    in (and from where) and the configuration's warnings."""
+    import yaml
+    if not resolved_path or not Path(resolved_path).exists():
+        return []
+    r = yaml.safe_load(Path(resolved_path).read_text()) or {}
+    lines = ["## Defaults filled in", ""]
+    if r.get("defaults"):
+        lines += [f"- `{d['key']}` = {d['value']} ({d['source']}): {d.get('detail', '')}" for d in r["defaults"]]
+    else:
+        lines += ["None: every material-dependent value was given in the configuration."]
+    lines += [""]
+    if r.get("warnings"):
+        lines += ["**Configuration warnings:**", ""] + [f"- {w}" for w in r["warnings"]] + [""]
+    return lines
+
+
+def summary_step(run, oracle_kind, row_paths, metrics_path, mapping_path, figures, out, resolved_path=None):
     """Join the rows into ``out['summary']`` (csv) and write the report page
     ``out['report']`` (Markdown: learning metrics, mapping, validation table,
+    the defaults filled in from ``resolved_path`` (resolved_config.yaml),
     figures)."""
     rows = read_rows(row_paths)
     rows["rel_error"] = rows["abs_error"] / rows["oracle_value"].abs()
@@ -184,6 +203,7 @@ def summary_step(run, oracle_kind, row_paths, metrics_path, mapping_path, figure
     if len(bad):
         lines += ["### Not valid", ""]
         lines += [f"- `{r.observable}` ({r.condition}): {r.note}" for r in bad.itertuples()] + [""]
+    lines += _defaults_lines(resolved_path)
     lines += ["## Figures", ""]
     for f in figures:
         rel = Path(f).resolve().relative_to(base.resolve()) if Path(f).resolve().is_relative_to(base.resolve()) \
