@@ -27,6 +27,7 @@
 import os
 from pathlib import Path
 
+from alff.analysis.phase import expected_phase
 from alff.config import scheme_sections
 from alff.models import is_mappable
 
@@ -136,12 +137,22 @@ BATCH_EXPLORE_SETTINGS = learn_subset("max_candidates", "min_separation", "max_s
 
 
 def testset_protocol(wc):
-    """The oracle MD of a phase's test set: the first segment of that phase."""
+    """The oracle MD of a phase's test set: the first segment of that phase,
+    from the start structure; melted first (``melt_K``) when a hotter
+    segment labelled liquid comes before it and it does not claim to be
+    solid, as the exploration reached it (a liquid cooled to 1100 K is not
+    the crystal heated to 1100 K)."""
     e = config["explore"]
     k = PHASES.index(wc.phase)
-    seg = next(s for s in e["schedule"] if s.get("phase", "default") == wc.phase)
-    return {"temperature_K": seg["temperature_K"], "timestep_fs": e["timestep_fs"],
-            "friction_per_fs": e["friction_per_fs"], "phase_index": k}
+    i = next(j for j, s in enumerate(e["schedule"]) if s.get("phase", "default") == wc.phase)
+    seg = e["schedule"][i]
+    out = {"temperature_K": seg["temperature_K"], "timestep_fs": e["timestep_fs"],
+           "friction_per_fs": e["friction_per_fs"], "phase_index": k}
+    melts = [s["temperature_K"] for s in e["schedule"][:i]
+             if expected_phase(s.get("phase", "default")) == "liquid" and s["temperature_K"] > seg["temperature_K"]]
+    if melts and expected_phase(wc.phase) != "solid":
+        out["melt_K"] = max(melts)  # only when set: other runs' params are unchanged
+    return out
 
 
 def validation_settings(name):

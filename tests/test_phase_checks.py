@@ -242,3 +242,19 @@ def test_report_summary_shows_verdicts_and_warnings():
     assert s["warnings"] == ["test set 'liquid' is solid, not liquid (mean q6 solid fraction 0.95)",
                              "explored segment explore.schedule[1] ('liquid', main) is solid, not liquid "
                              "(mean q6 solid fraction 1.00)"]
+
+
+def test_a_test_set_after_a_hotter_liquid_is_melted_first():
+    """al_full's 1100 K liquid: the crystal heated to 1100 K stays fcc in a
+    32-atom cell (a superheated crystal), the melt cooled to it is liquid."""
+    from alff.oracle import Oracle
+    from alff.seeding import phase_test_set
+    start = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
+    ref = PhaseReference.from_structure(start)
+    out = {}
+    for melt in (None, 2000.0):
+        orc = Oracle.from_config({"kind": "emt"})
+        frames = phase_test_set(start, orc, 1100.0, 3, 10, 150, rng=np.random.default_rng(0), melt_K=melt)
+        out[melt] = classify_frames(frames, ref, "liquid_1100K")
+        assert len(frames) == 3
+    assert out[None]["verdict"] == "solid" and out[2000.0]["verdict"] == "liquid"

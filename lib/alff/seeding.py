@@ -104,15 +104,25 @@ def rattled_copies(atoms, oracle, n, amplitude, rng):
 
 
 def phase_test_set(atoms, oracle, temperature_K, frames, every, equilibrate_steps, timestep_fs=5.0,
-                   friction_per_fs=0.01, rng=None, label=""):
+                   friction_per_fs=0.01, rng=None, label="", melt_K=None):
     """Independent oracle MD at one temperature: equilibrate, then keep
     ``frames`` frames ``every`` steps apart.
+
+    With ``melt_K``, the start structure is first melted: ``equilibrate_steps``
+    at ``melt_K``, then the equilibration at ``temperature_K`` from there (a
+    liquid cooled below the temperature the crystal would superheat to, as
+    the exploration's schedule made it).
 
     Returns
     -------
     list of ase.Atoms
         Labelled frames (failed calls end the run early and are left out).
     """
+    if melt_K:
+        _, melt, _ = oracle_md(atoms, oracle, melt_K, equilibrate_steps, timestep_fs=timestep_fs,
+                               friction_per_fs=friction_per_fs, keep_every=max(equilibrate_steps, 1), rng=rng,
+                               label=f"{label}melting at {melt_K:.0f} K: ", purpose="test")
+        atoms = melt.atoms
     kept, state, _ = oracle_md(atoms, oracle, temperature_K, equilibrate_steps + frames * every,
                                timestep_fs=timestep_fs, friction_per_fs=friction_per_fs, keep_every=1,
                                rng=rng, label=label, purpose="test")

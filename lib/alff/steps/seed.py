@@ -98,7 +98,8 @@ def testset_step(system, protocol, testset, oracle, random_seed, phase, out, cac
     protocol : dict
         ``temperature_K`` (the phase's first segment), ``timestep_fs``,
         ``friction_per_fs`` and ``phase_index`` (its place among the
-        schedule's phases, which seeds the RNG).
+        schedule's phases, which seeds the RNG); ``melt_K`` to melt the
+        start structure first (a phase that follows a hotter liquid).
     segment_index : int, optional
         Index of the phase's first segment in ``explore.schedule`` (named in
         the error's fix).
@@ -115,7 +116,7 @@ def testset_step(system, protocol, testset, oracle, random_seed, phase, out, cac
     start = build_structure(system)
     frames = phase_test_set(start, orc, T, t["frames"], t["every"], t["equilibrate_steps"],
                             float(protocol["timestep_fs"]), float(protocol["friction_per_fs"]), rng,
-                            label=f"test set {phase}: ")
+                            label=f"test set {phase}: ", melt_K=protocol.get("melt_K"))
     check = classify_frames(frames, PhaseReference.from_structure(start), phase)
     check.update(temperature_K=T, segment_index=segment_index, n_atoms=len(start))
     for f, x in zip(frames, check["solid_fraction"]):
