@@ -126,6 +126,17 @@ def checkpoint_dir(wc):
     return f"{scheme_dir(wc)}/learn/checkpoint"
 
 
+def figure_title_of(wc):
+    """The learning figures' title: element, crystal, oracle and scheme."""
+    from alff.plotting import figure_title
+    sy = config["system"]
+    what = {"bulk": sy["crystal"], "vacancy": f"{sy['crystal']} with a vacancy",
+            "slab": f"{sy['crystal']}({sy['miller']}) slab" + (" + adatom" if sy.get("adatom") else "")}
+    if sy["kind"] == "file":
+        return figure_title(Path(sy["path"] or "").name, None, config["oracle"], scheme_of(wc))
+    return figure_title(sy["element"], what[sy["kind"]], config["oracle"], scheme_of(wc))
+
+
 def learn_subset(*keys):
     return {k: config["learn"][k] for k in keys}
 

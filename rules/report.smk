@@ -40,6 +40,7 @@ rule report:
         seed=config["seed"],
         testset=config["testset"],
         phases=PHASES,
+        title=figure_title_of,
     log:
         f"{S}/logs/report.log",
     localrule: True

@@ -88,7 +88,7 @@ def _log_phase_checks(summary):
 
 
 def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, seed_train, out,
-                phase_check_paths=None):
+                phase_check_paths=None, title=None):
     """metrics.json and the figures of a learning run.
 
     Parameters
@@ -108,6 +108,8 @@ def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, see
         The test sets' phase checks, one per phase (``testset/<phase>.phase.json``).
         metrics.json ``phase_checks`` holds them with the explored segments'
         checks (timings.json) and a warning per contradicted label.
+    title : str, optional
+        The figures' title (element, crystal, oracle, scheme).
     """
     from ..evaluation import calibration, force_metrics
     from ..plotting import calibration_figure, learning_figure, parity_figure
@@ -144,9 +146,9 @@ def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, see
     }
     write_json(out["metrics"], metrics)
     figs = []
-    figs += learning_figure(log_df, calls, out["learning"])
-    figs += parity_figure(per_phase, out["parity"])
-    figs += calibration_figure(per_phase, out["calibration"])
+    figs += learning_figure(log_df, calls, out["learning"], title=title)
+    figs += parity_figure(per_phase, out["parity"], title=title)
+    figs += calibration_figure(per_phase, out["calibration"], title=title)
     for phase, m in metrics_phase.items():
         if m["rmse"] is not None:
             log.info("test %s: force RMSE %.4f eV/A, MAE %.4f, RMSE/P95|F| %.2f%%, z std %.2f", phase, m["rmse"],
