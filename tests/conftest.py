@@ -1,6 +1,10 @@
 """Shared fixtures: small labelled structures, seeded."""
 
+import copy
+from pathlib import Path
+
 import numpy as np
+import yaml
 import pytest
 from ase import Atoms
 from ase.build import bulk
@@ -74,3 +78,19 @@ def small_cluster():
     """A 4-atom open cluster (no periodicity)."""
     pos = np.array([[0.0, 0.0, 0.0], [2.5, 0.2, 0.1], [0.3, 2.4, -0.2], [1.2, 1.1, 2.2]])
     return Atoms("Al4", positions=pos)
+
+
+def default_config(**over):
+    """config/config.yaml (the embedded default) with dotted-key overrides,
+    ``default_config(**{"system.element": "Fe"})``."""
+    cfg = copy.deepcopy(_EMBEDDED)
+    for key, value in over.items():
+        d = cfg
+        *head, last = key.split(".")
+        for h in head:
+            d = d.setdefault(h, {})
+        d[last] = value
+    return cfg
+
+
+_EMBEDDED = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())

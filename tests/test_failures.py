@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.emt import EMT
@@ -20,7 +19,7 @@ from alff.oracle import DEFAULT_TIMEOUT_S, KINDS, Oracle, OracleCache, is_ok, un
 from alff.selection import build_selector
 from alff.steps.seed import seed_step
 from alff.structure_io import read_frames, write_frames
-from conftest import seed_frames
+from conftest import default_config, seed_frames
 from test_protocols import ToyPairModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,15 +152,7 @@ def test_failed_writes_leave_no_temporary_file(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------- config
-def config(**over):
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for key, value in over.items():
-        d = cfg
-        *head, last = key.split(".")
-        for h in head:
-            d = d.setdefault(h, {})
-        d[last] = value
-    return cfg
+config = default_config
 
 
 @pytest.mark.parametrize("over, message", [

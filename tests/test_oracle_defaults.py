@@ -3,7 +3,6 @@ and 4): the lattice constant from an E-V fit of the oracle (cached,
 recorded), element symbols normalised or rejected by name, the elements an
 oracle supports checked before any job runs."""
 
-import copy
 import importlib.util
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 import yaml
 
 from alff import defaults
+from conftest import default_config
 from alff.config import ConfigError, resolve_config, validate_config
 from alff.oracle_elements import gpaw_errors, lammps_errors, pair_coeff_species
 from alff.structures import build_structure, normalise_element
@@ -21,16 +21,7 @@ EMBEDDED = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 HAS_GPAW = importlib.util.find_spec("gpaw") is not None
 
 
-def config(**over):
-    """config/config.yaml with dotted-key overrides."""
-    cfg = copy.deepcopy(EMBEDDED)
-    for key, value in over.items():
-        d = cfg
-        *head, last = key.split(".")
-        for h in head:
-            d = d.setdefault(h, {})
-        d[last] = value
-    return cfg
+config = default_config
 
 
 def resolve(**over):
