@@ -181,6 +181,9 @@ def test_fit_is_cached_on_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(defaults, "_fit", lambda *a: pytest.fail("refitted instead of reading the cache"))
     again = defaults.fitted_lattice_constant(oracle, "Al", "fcc", tmp_path)
     assert again["cached"] and again["a"] == first["a"]
+    # the record reads the same computed or cached: resolved_config.yaml does
+    # not change between parses (it is an input of validation_summary)
+    assert defaults._describe(again) == defaults._describe(first)
     other = defaults._cache_key(dict(oracle, params={"asap_cutoff": True}), "Al", "fcc")
     assert other != defaults._cache_key(oracle, "Al", "fcc")
 

@@ -215,8 +215,9 @@ def fitted_lattice_constant(oracle_cfg, element, crystal, cache_dir=None):
 
 
 def _describe(fit):
-    where = (f"read from the cache {fit['cache']}" if fit.get("cached") and fit.get("cache") else
-             f"cached in {fit['cache']}" if fit.get("cache") else "not cached on disk")
+    # the same words whether just computed or read from the cache (the text
+    # goes into resolved_config.yaml, which must not change between parses)
+    where = f"cache {fit['cache']}" if fit.get("cache") else "not cached on disk"
     return (f"oracle E-V fit of {fit['crystal']} {fit['element']} ({fit['method']}; start {fit['guess']:.4f} A from "
             f"{fit['guess_from']}; B = {fit['B_GPa']:.1f} GPa; {fit['seconds']:.2f} s; {where})")
 

@@ -38,6 +38,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def parse_temperature(value, key):
     else:
         raise ValueError(f"{key}: {value!r} is not a temperature: give a number in K (2000) or a multiple of "
                          "the melting point system.melting_point_K as '<factor> Tm' ('1.6 Tm', '0.75 Tm')")
-    if not (np.isfinite(x) and x > 0):
+    if not np.isfinite(x) or x < 0 or (kind == "Tm" and x == 0):
         raise ValueError(f"{key}: {value!r}: a temperature must be positive")
     return kind, x
 
@@ -165,15 +166,18 @@ def resolve_temperatures(cfg, res, cache_dir=None):
             errs.append(str(err))
             continue
         if kind == "K":
-            box[name] = x
+            if isinstance(box[name], str):
+                box[name] = x  # "2000" from --config; numbers stay as written (params unchanged)
         else:
             relative.append((key, box, name, x))
-    if errs or not relative:
+    if errs:
         return errs
+    if not relative:
+        return _window_errors(cfg)
     errs = _relative_errors(cfg, [r[0] for r in relative])
     if errs:
         return errs
-    Tm, detail = cfg["system"]["melting_point_K"], None
+    Tm = cfg["system"]["melting_point_K"]
     if Tm is None:
         try:
             est = estimate_melting_point(cfg["oracle"], cfg["system"]["element"], cache_dir)
@@ -232,8 +236,9 @@ def _window_errors(cfg):
 
 def describe(est):
     """One line: how the estimate was made, what it cost, where it is kept."""
-    where = (f"read from the cache {est['cache']}" if est.get("cached") and est.get("cache") else
-             f"cached in {est['cache']}" if est.get("cache") else "not cached on disk")
+    # the same words whether just computed or read from the cache (the text
+    # goes into resolved_config.yaml, which must not change between parses)
+    where = f"cache {est['cache']}" if est.get("cache") else "not cached on disk"
     return (f"oracle melting-point estimate of fcc {est['element']} with {est['engine']}: {est['Tm']:.0f} +- "
             f"{est['Tm_err']:.0f} K (solid-liquid coexistence of {est['n_atoms']} atoms at zero pressure, attempt "
             f"{est['attempt']}; heating ramp {est['ramp_Tm']:.0f} K; {est['seconds']:.0f} s; {where})")
@@ -311,7 +316,10 @@ def estimate_melting_point(oracle_cfg, element, cache_dir=None, protocol=None):
                 return dict(_MEMO[key], cached=True)
         except (OSError, ValueError):
             pass  # an unreadable cache entry is recomputed
-    log.info("estimating the oracle's melting point of fcc %s with %s (%s)", element, engine.label, METHOD)
+    msg = f"estimating the oracle's melting point of fcc {element} with {engine.label} ({METHOD}); once, then cached"
+    log.info(msg)
+    if not logging.getLogger().handlers:  # while Snakemake parses the workflow: say why it pauses
+        print(f"config: {msg}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     out = _run(oracle_cfg, element, a, engine, protocol or PROTOCOL)
     out.update(element=element, crystal="fcc", a=a, engine=engine.label, method=METHOD,
