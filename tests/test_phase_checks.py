@@ -131,6 +131,10 @@ def test_crystalline_liquid_test_set_is_an_error_naming_the_fix(tmp_path):
     assert check["status"] == "mismatch" and check["solid_fraction"] == [1.0, 1.0, 1.0]
     # written before the error; the oracle calls are cached: a rerun calls no oracle
     assert out.exists() and any((tmp_path / "cache").iterdir())
+    # Snakemake deletes the failed job's outputs: the error names the copy
+    # beside the oracle cache, which it keeps
+    kept = tmp_path / "cache" / "phase_check.json"
+    assert f"the classification is in {kept}" in msg and json.loads(kept.read_text()) == check
 
 
 def test_matching_test_sets_pass_with_their_classification(tmp_path):

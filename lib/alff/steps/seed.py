@@ -128,7 +128,11 @@ def testset_step(system, protocol, testset, oracle, random_seed, phase, out, cac
              orc.calls, orc.hits)
     write_json(phase_check_path(out), check)
     if check["status"] == MISMATCH:
-        raise PhaseMismatchError(mismatch_message(check, t, cache_dir, phase_check_path(out)))
+        # Snakemake deletes a failed job's outputs: the classification the
+        # error names is kept beside the oracle cache, which survives
+        kept = Path(cache_dir) / "phase_check.json"
+        write_json(kept, check)
+        raise PhaseMismatchError(mismatch_message(check, t, cache_dir, kept))
     log.info("test set %s: phase check %s%s", phase, check["status"], _check_summary(check))
 
 
