@@ -158,3 +158,27 @@ def test_melting_q6_cutoff_follows_the_cell_volume():
     assert solid_fraction(expanded, cut)[0] == 0.0
     assert _solid_fraction(expanded, cut, crystal.get_volume())[0] == 1.0
     assert _solid_fraction(crystal, cut, crystal.get_volume())[0] == solid_fraction(crystal, cut)[0] == 1.0
+
+
+def test_review_cases_energy_jump_elsewhere_two_points_same_end_states():
+    """An energy kink away from the structural transition is not its Tm; a
+    two-point Arrhenius line without error bars has no error; end points
+    relaxed into one state give no reaction energy."""
+    from alff.validation.neb import reaction_validity
+    T = np.linspace(600, 1800, 13)
+    E, _ = _ramp(T, 900.0, 0.1, 2e-4)  # the energy jumps at 900 K ...
+    _, f = _ramp(T, 1500.0, 0.1, 2e-4)  # ... the structure changes at 1500 K
+    why = ramp_validity(T, f, ramp_transition(T, E))
+    assert why["q6"] is None and "not at the structural transition" in why["energy"]
+    from alff.analysis import arrhenius_fit
+    two = dict(arrhenius_fit([800.0, 1000.0], [1e-4, 1e-3]), weighted=False)
+    assert two["Ea_err"] < 1e-10  # a line through two points: no scatter, no error
+    assert "no error bar" in arrhenius_validity(two, 2)
+    weighted = dict(arrhenius_fit([800.0, 1000.0], [1e-4, 1e-3], [1e-5, 1e-4]), weighted=True)
+    assert arrhenius_validity(weighted, 2) is None
+    same = {"converged": True, "endpoints_converged": True, "end_separation": 0.01,
+            "energies": np.zeros(5), "saddle": 2}
+    why = neb_validity(same, 0.01, 100)
+    assert reaction_validity(same, why) == why
+    unconverged_band = dict(same, end_separation=2.5, converged=False)
+    assert reaction_validity(unconverged_band, neb_validity(unconverged_band, 0.01, 100)) is None

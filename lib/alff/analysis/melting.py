@@ -100,6 +100,14 @@ def ramp_validity(T, solid_fraction, result, min_jump=5.0, key="validate.melting
     if not jump > min_jump * noise:
         out["energy"] = (f"no energy jump at the structural transition (latent heat {jump:.4f} eV/atom against a "
                          f"scatter of {noise:.4f}): more {key}.stages or stage_steps")
+        return out
+    # the energy's jump must be the structural transition, not another kink
+    k = int(np.flatnonzero(f < 0.5)[0])
+    T_q6 = 0.5 * (T[k - 1] + T[k])
+    step = float(np.max(np.diff(T))) if len(T) > 1 else 0.0
+    if abs(result["Tm"] - T_q6) > result["Tm_err"] + step:
+        out["energy"] = (f"the energy's jump ({result['Tm']:.0f} +- {result['Tm_err']:.0f} K) is not at the "
+                         f"structural transition (solid fraction below 1/2 between {T[k - 1]:.0f} and {T[k]:.0f} K)")
     return out
 
 

@@ -96,9 +96,14 @@ def diffusion_validity(D, jumps, min_jumps, time_ps):
 
 def arrhenius_validity(fit, n_valid):
     """None when an Arrhenius fit of ``n_valid`` valid temperatures is a
-    measurement, else the reason."""
+    measurement, else the reason (``fit['weighted']``: fitted with the D
+    error bars)."""
     if n_valid < 2:
         return f"fewer than two temperatures with a valid D ({n_valid})"
+    if (n_valid == 2 and not fit.get("weighted", True)) or not (np.isfinite(fit["Ea_err"]) and fit["Ea_err"] > 0):
+        # a line through two points without error bars has no error
+        return (f"Ea = {fit['Ea']:.3f} eV has no error bar ({n_valid} temperatures, D without error bars): more "
+                f"{KEY}.blocks or temperatures")
     if not fit["Ea"] > 2.0 * fit["Ea_err"]:
         return (f"Ea = {fit['Ea']:.3f} +- {fit['Ea_err']:.3f} eV is not positive by two error bars: more jumps "
                 f"per temperature or a wider range of {KEY}.temperatures")
@@ -157,7 +162,9 @@ def diffusion_validation(cfg, element, a, engines, seed=0):
         ok = c["valid"].to_numpy(bool)
         if ok.sum() >= 2:
             err = c["D_err"].where(np.isfinite(c["D_err"]) & (c["D_err"] > 0))
-            fit = arrhenius_fit(c["temperature_K"][ok], c["D"][ok], None if err[ok].isna().any() else err[ok])
+            weighted = not err[ok].isna().any()
+            fit = dict(arrhenius_fit(c["temperature_K"][ok], c["D"][ok], err[ok] if weighted else None),
+                       weighted=weighted)
         else:
             fit = {"Ea": np.nan, "Ea_err": np.nan, "D0": np.nan, "lnD0_err": np.nan}
         why = arrhenius_validity(fit, int(ok.sum()))

@@ -15,7 +15,7 @@ from ..analysis.neb import neb_validity
 from .rows import row
 from .setups import adatom_hop, vacancy_hop
 
-__all__ = ["neb_cases", "neb_validation"]
+__all__ = ["neb_cases", "neb_validation", "reaction_validity"]
 
 log = logging.getLogger("alff.validate")
 
@@ -42,6 +42,14 @@ def _difference_std(source, images):
     C = source.energy_covariance(images)
     d = np.diag(C)
     return np.sqrt(np.clip(d + d[0] - 2.0 * C[:, 0], 0.0, None))
+
+
+def reaction_validity(result, why):
+    """None when the end points of a NEB (its reason ``why``, or None) give
+    a reaction energy: both relaxed and distinct states; else the reason."""
+    if why and (not result["endpoints_converged"] or result["end_separation"] < 0.1):
+        return why
+    return None
 
 
 def neb_validation(cfg, element, a, model, source, reference):
@@ -107,9 +115,9 @@ def neb_validation(cfg, element, a, model, source, reference):
         label = {"vacancy": "vacancy migration", "adatom": "adatom hcp->fcc"}[name]
         rows.append(row("neb_barrier", label, m["barrier"], ref_barrier, "eV", m_why, o_why))
         if name == "adatom":
-            # the reaction energy needs only the relaxed end points
-            m_end = None if m["endpoints_converged"] else m_why
-            o_end = None if o_why is None or res["oracle"]["endpoints_converged"] else o_why
+            # the reaction energy needs only two relaxed, distinct end points
+            m_end = reaction_validity(m, m_why)
+            o_end = reaction_validity(res["oracle"], o_why) if "oracle" in res else None
             rows.append(row("neb_reaction_energy", "adatom E(fcc)-E(hcp)", m["reaction_energy"], ref_reaction, "eV",
                             m_end, o_end))
     return pd.concat(out, ignore_index=True), rows
