@@ -12,7 +12,7 @@ rule seed:
     benchmark:
         benchmark_of("seed", shared=True)
     params:
-        system=config["system"],
+        system=STRUCTURE,
         seed=config["seed"],
         oracle=config["oracle"],
         random_seed=config["random_seed"],
@@ -39,7 +39,7 @@ rule testset:
     benchmark:
         benchmark_of("testset_{phase}", shared=True)
     params:
-        system=config["system"],
+        system=STRUCTURE,
         protocol=testset_protocol,
         testset=config["testset"],
         oracle=config["oracle"],
