@@ -47,7 +47,7 @@ def diffusion_run(start, sites, eng, T, cfg, seed):
     Returns
     -------
     dict or None
-        ``frames``, ``thermo``, ``D``, ``D_err`` (A^2/ps), ``jumps``,
+        ``frames``, ``thermo``, ``unwrapped`` (T, N, 3), ``D``, ``D_err`` (A^2/ps), ``jumps``,
         ``steps``, ``invalid`` (None or the reason); None when the model
         left its mapped range.
     """
@@ -63,6 +63,7 @@ def diffusion_run(start, sites, eng, T, cfg, seed):
     cell = frames[0].cell[:]
     jumps = site_jumps(np.array([f.positions for f in frames]), sites, cell)
     chunk = 1
+    # each extension counts only its own jumps (from the last frame before it on)
     while jumps < min_jumps and steps + cfg["steps"] <= max_steps:
         log.info("%s: %d vacancy jumps in %d steps (%d needed): running on for %d steps", label, jumps, steps,
                  min_jumps, cfg["steps"])
@@ -71,16 +72,16 @@ def diffusion_run(start, sites, eng, T, cfg, seed):
                        eng, f"diffusion {T:g} K")
         if more is None:
             return None
+        jumps += site_jumps(np.array([f.positions for f in [frames[-1]] + more[0][1:]]), sites, cell)
         frames += more[0][1:]
         thermo += more[1][1:]
         steps += cfg["steps"] // cfg["every"] * cfg["every"]
-        jumps = site_jumps(np.array([f.positions for f in frames]), sites, cell)
         chunk += 1
     dt_ps = cfg["timestep_fs"] * cfg["every"] * 1e-3
     x = unwrap_positions(np.array([f.positions for f in frames]), cell)
     D, D_err = diffusion_coefficient(x, dt_ps, n_blocks=cfg["blocks"])
-    return {"frames": frames, "thermo": thermo, "D": D, "D_err": D_err, "jumps": jumps, "steps": steps,
-            "invalid": diffusion_validity(D, jumps, min_jumps, steps * cfg["timestep_fs"] * 1e-3)}
+    return {"frames": frames, "thermo": thermo, "unwrapped": x, "D": D, "D_err": D_err, "jumps": jumps,
+            "steps": steps, "invalid": diffusion_validity(D, jumps, min_jumps, steps * cfg["timestep_fs"] * 1e-3)}
 
 
 def diffusion_validity(D, jumps, min_jumps, time_ps):
@@ -147,8 +148,7 @@ def diffusion_validation(cfg, element, a, engines, seed=0):
                                "D_err": np.nan, "jumps": -1, "steps": 0, "valid": False,
                                "note": "the model left its mapped range (see the log)"})
                 continue
-            x = unwrap_positions(np.array([f.positions for f in r["frames"]]), r["frames"][0].cell[:])
-            msd = mean_squared_displacement(x)
+            msd = mean_squared_displacement(r["unwrapped"])
             msd_tables.append(pd.DataFrame({"engine": eng.name, "temperature_K": T,
                                             "time_ps": np.arange(len(msd)) * dt_ps, "msd": msd}))
             Tmean = float(np.mean([t["temperature_K"] for t in r["thermo"]]))
