@@ -6,9 +6,11 @@ load any saved one with :func:`load_model` (a damaged or foreign file raises
 
 from .calculator import ModelCalculator
 from .gaussian_process import GaussianProcess
+from .linear import MomentTensorPotential, read_cfg, read_mtp, write_cfg
 from .protocol import PREDICT_KEYS, Model
 from .registry import build_model, is_mappable, load_model, model_class, register
 from .storage import ModelFileError
 
 __all__ = ["Model", "PREDICT_KEYS", "ModelCalculator", "GaussianProcess", "build_model", "load_model",
-           "model_class", "is_mappable", "register", "ModelFileError"]
+           "model_class", "is_mappable", "register", "ModelFileError", "MomentTensorPotential", "read_mtp", "read_cfg",
+           "write_cfg"]

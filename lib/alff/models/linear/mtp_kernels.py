@@ -1,0 +1,290 @@
+"""Numba kernels of the moment tensor potential.
+
+All kernels take a neighbour list sorted by the centre atom
+(:func:`alff.neighbors.neighbor_list`): ``first`` (N + 1,) offsets so that
+the neighbours of atom i are rows ``first[i]:first[i + 1]``, ``j`` (M,)
+neighbour indices, ``D`` (M, 3) vectors r_j - r_i and ``d`` (M,) distances;
+``types`` (N,) species indices 0 .. n_species - 1.
+
+The basis in the MLIP representation (:mod:`.mtp_basis`): ``basic`` (B, 4)
+rows ``(mu, a, b, c)``, ``times`` (T, 4) rows ``(i, j, mult, k)``,
+``mapping`` (S,) and ``n_moments``. Radial part: Chebyshev polynomials
+T_k(xi), xi = (2 r - (r_min + r_max)) / (r_max - r_min), times
+``scaling * (r_max - r)^2`` (zero beyond r_max), mixed by ``radial``
+(n_species, n_species, n_radial, radial_size) into f_mu for each species
+pair (centre, neighbour), as the MLIP package does.
+
+Site energy: E_i = species_coeffs[t_i] + sum_a moment_coeffs[a] B_a(i).
+Forces are minus the exact gradient (reverse mode through the products);
+the virial is sum over pairs of dE/dr_ij (x) r_ij, so the stress is
+virial / volume (ASE's sign: positive under tension... see
+:func:`alff.models.linear.mtp.MomentTensorPotential.predict`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["mtp_energy_forces", "mtp_features", "neighbor_offsets"]
+
+
+def neighbor_offsets(i, n_atoms):
+    """(N + 1,) offsets of each centre's rows in a list sorted by ``i``."""
+    return np.concatenate(([0], np.cumsum(np.bincount(i, minlength=n_atoms)))).astype(np.int64)
+
+
+@njit(cache=True)
+def _radial_basis(r, r_min, r_max, scaling, size, q, dq):
+    """Q_k(r) = T_k(xi) * scaling * (r_max - r)^2 and dQ_k/dr into q, dq."""
+    if r >= r_max:
+        for k in range(size):
+            q[k] = 0.0
+            dq[k] = 0.0
+        return
+    span = r_max - r_min
+    xi = (2.0 * r - (r_min + r_max)) / span
+    dxi = 2.0 / span
+    s = scaling * (r_max - r) * (r_max - r)
+    ds = -2.0 * scaling * (r_max - r)
+    t_prev, t_cur = 1.0, xi
+    dt_prev, dt_cur = 0.0, dxi
+    q[0] = s
+    dq[0] = ds
+    if size > 1:
+        q[1] = xi * s
+        dq[1] = dxi * s + xi * ds
+    for k in range(2, size):
+        t_new = 2.0 * xi * t_cur - t_prev
+        dt_new = 2.0 * (dxi * t_cur + xi * dt_cur) - dt_prev
+        q[k] = t_new * s
+        dq[k] = dt_new * s + t_new * ds
+        t_prev, t_cur = t_cur, t_new
+        dt_prev, dt_cur = dt_cur, dt_new
+
+
+@njit(cache=True)
+def _unit_powers(u, max_pow, out):
+    """out[p, x] = u_x^p for p = 0 .. max_pow."""
+    for x in range(3):
+        out[0, x] = 1.0
+        for p in range(1, max_pow + 1):
+            out[p, x] = out[p - 1, x] * u[x]
+
+
+@njit(cache=True)
+def _basic_term(b, basic, f, df, up, r, u, grad):
+    """Contribution f_mu(r) u^p of one neighbour to basic moment b; its
+    gradient with respect to the neighbour vector into grad (3,)."""
+    mu, pa, pb, pc = basic[b, 0], basic[b, 1], basic[b, 2], basic[b, 3]
+    mono = up[pa, 0] * up[pb, 1] * up[pc, 2]
+    val = f[mu] * mono
+    k = pa + pb + pc
+    # grad (f(r) u^p) = f'(r) mono u + f(r) / r (d mono / du - k mono u)
+    coef = df[mu] * mono - f[mu] * k * mono / r
+    grad[0] = coef * u[0]
+    grad[1] = coef * u[1]
+    grad[2] = coef * u[2]
+    fr = f[mu] / r
+    if pa > 0:
+        grad[0] += fr * pa * up[pa - 1, 0] * up[pb, 1] * up[pc, 2]
+    if pb > 0:
+        grad[1] += fr * pb * up[pa, 0] * up[pb - 1, 1] * up[pc, 2]
+    if pc > 0:
+        grad[2] += fr * pc * up[pa, 0] * up[pb, 1] * up[pc - 1, 2]
+    return val
+
+
+@njit(cache=True)
+def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, radial, r_min, r_max, scaling,
+                      species_coeffs, moment_coeffs):
+    """Site energies, forces and virial of an MTP.
+
+    Returns
+    -------
+    energies : (N,) float array
+    forces : (N, 3) float array
+    virial : (3, 3) float array
+        sum over pairs of dE/dr_ij (x) r_ij (eV).
+    """
+    n = types.shape[0]
+    n_basic = basic.shape[0]
+    n_radial, size = radial.shape[2], radial.shape[3]
+    max_pow = 0
+    for b in range(n_basic):
+        max_pow = max(max_pow, basic[b, 1], basic[b, 2], basic[b, 3])
+    energies = np.zeros(n)
+    forces = np.zeros((n, 3))
+    virial = np.zeros((3, 3))
+    moment = np.zeros(n_moments)
+    g = np.zeros(n_moments)
+    q = np.zeros(size)
+    dq = np.zeros(size)
+    f = np.zeros(n_radial)
+    df = np.zeros(n_radial)
+    up = np.zeros((max_pow + 1, 3))
+    u = np.zeros(3)
+    grad = np.zeros(3)
+    for i in range(n):
+        ti = types[i]
+        moment[:] = 0.0
+        for m in range(first[i], first[i + 1]):
+            r = d[m]
+            if r >= r_max:
+                continue
+            _radial_basis(r, r_min, r_max, scaling, size, q, dq)
+            tj = types[j[m]]
+            for mu in range(n_radial):
+                s = 0.0
+                ds = 0.0
+                for k in range(size):
+                    s += radial[ti, tj, mu, k] * q[k]
+                    ds += radial[ti, tj, mu, k] * dq[k]
+                f[mu] = s
+                df[mu] = ds
+            for x in range(3):
+                u[x] = D[m, x] / r
+            _unit_powers(u, max_pow, up)
+            for b in range(n_basic):
+                mu, pa, pb, pc = basic[b, 0], basic[b, 1], basic[b, 2], basic[b, 3]
+                moment[b] += f[mu] * up[pa, 0] * up[pb, 1] * up[pc, 2]
+        for t in range(times.shape[0]):
+            moment[times[t, 3]] += times[t, 2] * moment[times[t, 0]] * moment[times[t, 1]]
+        e = species_coeffs[ti]
+        g[:] = 0.0
+        for a in range(mapping.shape[0]):
+            e += moment_coeffs[a] * moment[mapping[a]]
+            g[mapping[a]] += moment_coeffs[a]
+        energies[i] = e
+        for t in range(times.shape[0] - 1, -1, -1):
+            gk = g[times[t, 3]] * times[t, 2]
+            if gk != 0.0:
+                g[times[t, 0]] += gk * moment[times[t, 1]]
+                g[times[t, 1]] += gk * moment[times[t, 0]]
+        for m in range(first[i], first[i + 1]):
+            r = d[m]
+            if r >= r_max:
+                continue
+            _radial_basis(r, r_min, r_max, scaling, size, q, dq)
+            tj = types[j[m]]
+            for mu in range(n_radial):
+                s = 0.0
+                ds = 0.0
+                for k in range(size):
+                    s += radial[ti, tj, mu, k] * q[k]
+                    ds += radial[ti, tj, mu, k] * dq[k]
+                f[mu] = s
+                df[mu] = ds
+            for x in range(3):
+                u[x] = D[m, x] / r
+            _unit_powers(u, max_pow, up)
+            gx, gy, gz = 0.0, 0.0, 0.0
+            for b in range(n_basic):
+                if g[b] == 0.0:
+                    continue
+                _basic_term(b, basic, f, df, up, r, u, grad)
+                gx += g[b] * grad[0]
+                gy += g[b] * grad[1]
+                gz += g[b] * grad[2]
+            jj = j[m]
+            forces[jj, 0] -= gx
+            forces[jj, 1] -= gy
+            forces[jj, 2] -= gz
+            forces[i, 0] += gx
+            forces[i, 1] += gy
+            forces[i, 2] += gz
+            gv = (gx, gy, gz)
+            for a in range(3):
+                for c in range(3):
+                    virial[a, c] += gv[a] * D[m, c]
+    return energies, forces, virial
+
+
+@njit(cache=True)
+def mtp_features(first, j, D, d, types, basic, times, mapping, n_moments, radial, r_min, r_max, scaling):
+    """Basis values per atom and the derivatives of their sums.
+
+    For the linear fit: E = sum_i species_coeffs[t_i] + sum_a theta_a
+    sum_i B_a(i), so the energy row is (counts per species, sum_i B(i)),
+    the force rows minus the position derivatives and the virial rows the
+    strain derivatives of sum_i B(i).
+
+    Returns
+    -------
+    values : (N, S) float array
+        B_a(i).
+    grads : (S, N, 3) float array
+        d (sum_i B_a(i)) / d r_k.
+    virials : (S, 3, 3) float array
+        sum over pairs of dB_a(i)/dr_ij (x) r_ij.
+    """
+    n = types.shape[0]
+    n_basic = basic.shape[0]
+    n_radial, size = radial.shape[2], radial.shape[3]
+    n_func = mapping.shape[0]
+    max_pow = 0
+    for b in range(n_basic):
+        max_pow = max(max_pow, basic[b, 1], basic[b, 2], basic[b, 3])
+    values = np.zeros((n, n_func))
+    grads = np.zeros((n_func, n, 3))
+    virials = np.zeros((n_func, 3, 3))
+    moment = np.zeros(n_moments)
+    q = np.zeros(size)
+    dq = np.zeros(size)
+    f = np.zeros(n_radial)
+    df = np.zeros(n_radial)
+    up = np.zeros((max_pow + 1, 3))
+    u = np.zeros(3)
+    grad = np.zeros(3)
+    max_nb = 0
+    for i in range(n):
+        max_nb = max(max_nb, first[i + 1] - first[i])
+    jac = np.zeros((n_moments, max_nb, 3))  # d moment / d r_ij per neighbour row
+    for i in range(n):
+        ti = types[i]
+        nb = first[i + 1] - first[i]
+        moment[:] = 0.0
+        jac[:, :nb, :] = 0.0
+        for m in range(first[i], first[i + 1]):
+            r = d[m]
+            if r >= r_max:
+                continue
+            _radial_basis(r, r_min, r_max, scaling, size, q, dq)
+            tj = types[j[m]]
+            for mu in range(n_radial):
+                s = 0.0
+                ds = 0.0
+                for k in range(size):
+                    s += radial[ti, tj, mu, k] * q[k]
+                    ds += radial[ti, tj, mu, k] * dq[k]
+                f[mu] = s
+                df[mu] = ds
+            for x in range(3):
+                u[x] = D[m, x] / r
+            _unit_powers(u, max_pow, up)
+            col = m - first[i]
+            for b in range(n_basic):
+                moment[b] += _basic_term(b, basic, f, df, up, r, u, grad)
+                jac[b, col, 0] = grad[0]
+                jac[b, col, 1] = grad[1]
+                jac[b, col, 2] = grad[2]
+        for t in range(times.shape[0]):
+            a, b, mult, k = times[t, 0], times[t, 1], times[t, 2], times[t, 3]
+            ma, mb = moment[a], moment[b]
+            moment[k] += mult * ma * mb
+            for col in range(nb):
+                for x in range(3):
+                    jac[k, col, x] += mult * (jac[a, col, x] * mb + ma * jac[b, col, x])
+        for s_ in range(n_func):
+            mm = mapping[s_]
+            values[i, s_] = moment[mm]
+            for col in range(nb):
+                m = first[i] + col
+                jj = j[m]
+                for x in range(3):
+                    gx = jac[mm, col, x]
+                    grads[s_, jj, x] += gx
+                    grads[s_, i, x] -= gx
+                    for c in range(3):
+                        virials[s_, x, c] += gx * D[m, c]
+    return values, grads, virials
