@@ -94,3 +94,25 @@ def default_config(**over):
 
 
 _EMBEDDED = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_otf_run(tmp_path_factory):
+    """One finished tiny on-the-fly pipeline run (tests/test_pipeline.py's
+    ``tiny_config(.., "otf")``), shared by the tests that only read it or
+    dry-run against it (copy it with :func:`copy_run` before changing it):
+    a full run costs about a minute. Returns (directory, config path, config
+    dict, the CompletedProcess of the run)."""
+    from test_pipeline import snakemake, tiny_config
+    work = tmp_path_factory.mktemp("tiny_otf_run")
+    cfg_path, cfg = tiny_config(work, "otf")
+    proc = snakemake(work, cfg_path)
+    return work, cfg_path, cfg, proc
+
+
+def copy_run(src, dst):
+    """A copy of a finished run directory that Snakemake sees as finished
+    (modification times kept, its .snakemake metadata copied along)."""
+    import shutil
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+    return dst

@@ -157,7 +157,7 @@ def test_broken_config_is_rejected_with_key_path(tmp_path, override, key):
     assert not (tmp_path / "results").exists()
 
 
-def test_otf_resumes_after_crash_without_repeating_oracle_calls(tmp_path):
+def test_otf_resumes_after_crash_without_repeating_oracle_calls(tmp_path, tiny_otf_run):
     """The on-the-fly job dies during its third oracle call; the rerun
     continues from the checkpoint written after the second: no replay, no
     repeated call, and the same result as a run that was never killed."""
@@ -176,22 +176,20 @@ def test_otf_resumes_after_crash_without_repeating_oracle_calls(tmp_path):
     assert m["n_oracle_calls"] == len(c) == len(done) > 2
     assert not (run / "learn" / "checkpoint").exists()  # removed once the outputs are written
     # the same run without the kill
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    ref_cfg, _ = tiny_config(ref, "otf")
-    snakemake(ref, ref_cfg)
+    ref = tiny_otf_run[0]
     ref_calls = pd.read_csv(ref / "results" / "tiny_otf" / "learn" / "calls.csv")
     assert ref_calls["step"].tolist() == c["step"].tolist()
     ref_log = pd.read_csv(ref / "results" / "tiny_otf" / "learn" / "log.csv")
     pd.testing.assert_frame_equal(ref_log.drop(columns="threshold"), log.drop(columns="threshold"))
 
 
-def test_editing_a_section_reruns_only_what_depends_on_it(tmp_path):
+def test_editing_a_section_reruns_only_what_depends_on_it(tmp_path, tiny_otf_run):
     """Each rule's params are exactly its config sections: after a finished
     run, a changed selector reruns the learning and what follows it, not the
     seed or the test sets; a changed map section reruns only the map."""
-    cfg_path, cfg = tiny_config(tmp_path, "otf")
-    snakemake(tmp_path, cfg_path)
+    from conftest import copy_run
+    copy_run(tiny_otf_run[0], tmp_path)
+    cfg = tiny_otf_run[2]
 
     def planned(change):
         c = json.loads(json.dumps(cfg))

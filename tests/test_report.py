@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from test_pipeline import REPO, snakemake, tiny_config
+from test_pipeline import REPO, snakemake
 
 # the tiny steps: run by Snakemake itself, never queued on a cluster, no benchmark
 LOCAL_RULES = {"all", "select", "merge", "finalize", "report", "validation_summary", "validate", "paper"}
@@ -30,17 +30,16 @@ def report_members(zpath):
     return files, html
 
 
-def test_report_of_a_tiny_run_has_every_figure(tmp_path):
+def test_report_of_a_tiny_run_has_every_figure(tmp_path, tiny_otf_run):
     """A finished tiny on-the-fly run: `snakemake --report` holds every PNG
     it wrote (the same bytes) and the summary tables, in their categories
     with their captions; the working rules wrote benchmarks; progress lines
     of the seed's oracle MD reached the terminal with the rule's name."""
-    cfg_path, _ = tiny_config(tmp_path, "otf")
-    run = snakemake(tmp_path, cfg_path)
-    out = tmp_path / "results" / "tiny_otf"
+    work, cfg_path, _, run = tiny_otf_run
+    out = work / "results" / "tiny_otf"
     pngs = sorted(out.rglob("*.png"))
     assert {p.stem for p in pngs} == {"learning", "parity", "calibration"}
-    rep = snakemake(tmp_path, cfg_path, "--report", str(tmp_path / "report.zip"))
+    rep = snakemake(work, cfg_path, "--report", str(tmp_path / "report.zip"))
     files, html = report_members(tmp_path / "report.zip")
     for p in pngs:
         assert files.get(p.name) == p.read_bytes(), f"{p.name} missing from the report"
