@@ -177,8 +177,9 @@ def test_every_model_satisfies_the_protocol_and_round_trips(toy, tmp_path, al_fr
     gp = GaussianProcess(hyps={"sigma2": 1.0, "ls2": 1.0, "sigma3": 0.1, "ls3": 1.0, "sigma_n": 0.05})
     gp.fit(al_frames[:1], [range(4)], optimize=False)
     mapped = MappedPotential.from_model(gp, grid={"twobody": 0.2, "threebody": 0.5})
+    mtp = build_model({"kind": "mtp", "level": 8, "r_max": 4.5, "regression": "ridge"}).fit(al_frames[:2])
     atoms = al_frames[1]
-    for m in (model, gp, mapped):
+    for m in (model, gp, mapped, mtp):
         assert isinstance(m, Model)
         assert m.noise_ > 0 and m.n_train_ > 0
         d = m.describe()

@@ -18,11 +18,13 @@ __all__ = ["MODEL_KINDS", "build_model", "load_model", "register", "model_class"
 MODEL_KINDS = {
     "gp": "alff.models.gaussian_process:GaussianProcess",
     "mapped": "alff.models.mapped:MappedPotential",
+    "mtp": "alff.models.linear.mtp_model:MTPModel",
 }
 # the ``format`` field of saved JSON files -> kind
 FORMATS = {
     "alff.GaussianProcess": "gp",
     "alff.mapped": "mapped",
+    "alff.mtp": "mtp",
 }
 
 

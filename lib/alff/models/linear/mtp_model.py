@@ -1,0 +1,264 @@
+"""The moment tensor potential as an alff model (``model.kind: mtp``).
+
+Linear mode: the radial functions are fixed (f_mu is the mu-th Chebyshev
+function times (r_max - r)^2 for every species pair), so the model is
+linear in all its parameters (species energies and ``moment_coeffs``) and
+is fitted by (Bayesian) least squares on the weighted rows of
+:mod:`.design`. The Bayesian fits, committees and D-optimality act on these
+parameters.
+
+Fits (``regression``): ``ridge`` (fixed ``ridge_alpha``), ``bayesian_ridge``
+(evidence maximisation: noise precision ``alpha_`` and weight precision
+``lambda_``, scikit-learn's names) and ``ard`` (one precision per
+coefficient, pruning). The basis columns differ by orders of magnitude, so
+the Bayesian fits work on columns scaled to unit RMS: the prior is
+isotropic in the scaled coefficients, and coefficients and posterior
+covariance are transformed back (``coef_``, ``sigma_`` are in the model's
+own units).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..storage import open_model, write_model
+from .design import WEIGHTINGS, Design
+from .mtp import MomentTensorPotential
+from .mtp_basis import MomentBasis
+
+__all__ = ["MTPModel"]
+
+FORMAT = "alff.mtp"
+FORMAT_VERSION = 1
+REGRESSIONS = ("ridge", "bayesian_ridge", "ard")
+
+
+def _min_distance(frames):
+    from ...neighbors import neighbor_list
+    best = np.inf
+    for f in frames:
+        _, _, _, d, _ = neighbor_list(f.positions, f.cell[:], f.pbc, 3.5)
+        if len(d):
+            best = min(best, float(d.min()))
+    return best
+
+
+class MTPModel:
+    """A linear-mode moment tensor potential fitted by (Bayesian) least
+    squares.
+
+    Parameters
+    ----------
+    species : list of str, optional
+        Chemical symbols in type order; by default those of the first
+        training frames, by atomic number.
+    level : int
+        lev_max of the basis (MLIP's untrained potentials: 6 ... 28).
+    r_max : float
+        Cutoff (A).
+    r_min : float, optional
+        Start of the radial basis (A); by default 0.9 times the smallest
+        distance in the first training frames, rounded down to 0.05 A.
+    radial_basis_size : int
+        Chebyshev functions per radial function.
+    n_radial : int, optional
+        radial_funcs_count (MLIP's default of the level).
+    regression : {'ridge', 'bayesian_ridge', 'ard'}
+    weights : dict
+        ``energy``, ``force``, ``stress`` (MLIP's defaults 1, 0.01, 0.001).
+    weighting : {'vibrations', 'molecules', 'structures'}
+    ridge_alpha : float
+        Ridge penalty (``regression: ridge``), on unit-RMS columns.
+    ard_threshold : float
+        ARD pruning threshold of the coefficient precisions.
+    """
+
+    kind = "mtp"
+    mappable = False
+
+    def __init__(self, species=None, level=16, r_max=5.0, r_min=None, radial_basis_size=8, n_radial=None,
+                 regression="bayesian_ridge", weights=None, weighting="vibrations", ridge_alpha=1e-8,
+                 ard_threshold=1e4):
+        if regression not in REGRESSIONS:
+            raise ValueError(f"model.regression must be one of {REGRESSIONS}, got {regression!r}")
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"model.weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        w = {"energy": 1.0, "force": 0.01, "stress": 0.001}
+        unknown = set(weights or {}) - set(w)
+        if unknown:
+            raise ValueError(f"model.weights: unknown keys {sorted(unknown)} (energy, force, stress)")
+        w.update(weights or {})
+        if any(v < 0 for v in w.values()):
+            raise ValueError(f"model.weights must be >= 0, got {w}")
+        self.species = None if species is None else list(species)
+        self.level, self.r_max, self.r_min = int(level), float(r_max), None if r_min is None else float(r_min)
+        self.radial_basis_size, self.n_radial = int(radial_basis_size), n_radial
+        self.regression, self.weights, self.weighting = regression, w, weighting
+        self.ridge_alpha, self.ard_threshold = float(ridge_alpha), float(ard_threshold)
+        self.potential = None
+        self.design = None
+        self.coef_ = self.sigma_ = None
+        self.alpha_ = self.lambda_ = None
+        self._n_train = 0
+
+    # -------------------------------------------------------------- protocol
+    @classmethod
+    def from_config(cls, section, previous=None):
+        return cls(**section)
+
+    @property
+    def noise_(self):
+        """Label noise of the forces (eV/A): 1 / sqrt(alpha_ * force
+        weight); alpha_ is the fitted noise precision of the weighted rows
+        (for ridge: the residual variance with n - p degrees of freedom)."""
+        if self.alpha_ is None:
+            raise RuntimeError("the MTP is not fitted")
+        return float(1.0 / np.sqrt(self.alpha_ * max(self.weights["force"], 1e-300)))
+
+    @property
+    def n_train_(self):
+        return self._n_train
+
+    def _setup(self, frames):
+        if self.species is None:
+            from ase.data import atomic_numbers
+            self.species = sorted({s for f in frames for s in f.get_chemical_symbols()}, key=atomic_numbers.get)
+        if self.r_min is None:
+            d = _min_distance(frames)
+            if not np.isfinite(d):
+                raise ValueError("model.r_min: the training frames have no pair within 3.5 A; give r_min")
+            self.r_min = float(np.floor(0.9 * d / 0.05) * 0.05)
+        self.potential = MomentTensorPotential.untrained(self.species, self.level, self.r_min, self.r_max,
+                                                         self.radial_basis_size, self.n_radial)
+        self.design = Design(self.potential, (self.weights["energy"], self.weights["force"], self.weights["stress"]),
+                             self.weighting)
+        self._n_train = 0
+
+    def fit(self, frames, atom_indices=None):
+        """Fit on labelled frames (``atom_indices[k]``: force-labelled atoms
+        of frame k; energies and stresses of every frame are used)."""
+        frames = list(frames)
+        if not frames:
+            raise ValueError("MTP fit: no training frames")
+        self._setup(frames)
+        return self.update(frames, atom_indices)
+
+    def update(self, frames, atom_indices=None):
+        """Add labelled frames and refit."""
+        frames = list(frames)
+        if self.design is None:
+            return self.fit(frames, atom_indices)
+        self.design.add(frames, atom_indices)
+        self._n_train += sum(len(f) if atom_indices is None else len(atom_indices[k]) for k, f in enumerate(frames))
+        self._solve()
+        return self
+
+    def _solve(self):
+        X, y = self.design.X, self.design.y
+        scale = np.sqrt(np.mean(X ** 2, axis=0))
+        scale[scale == 0] = 1.0
+        Xs = X / scale
+        if self.regression == "ridge":
+            # the augmented least-squares system, never X^T X (condition numbers of 1e10 are normal here)
+            p = Xs.shape[1]
+            A = np.vstack([Xs, np.sqrt(self.ridge_alpha) * np.eye(p)])
+            c = np.linalg.lstsq(A, np.concatenate([y, np.zeros(p)]), rcond=None)[0]
+            resid = y - Xs @ c
+            n_eff = max(len(y) - p, 1)
+            self.alpha_ = n_eff / max(float(resid @ resid), 1e-300)
+            self.lambda_ = self.ridge_alpha * self.alpha_
+            _, sv, vt = np.linalg.svd(A, full_matrices=False)
+            sigma = (vt.T / (self.alpha_ * sv ** 2)) @ vt  # (alpha (X^T X + ridge_alpha I))^-1
+        else:
+            from .bayesian_fits import ARDRegression, BayesianRidge
+            est = BayesianRidge() if self.regression == "bayesian_ridge" else ARDRegression(
+                threshold_lambda=self.ard_threshold)
+            est.fit(Xs, y)
+            c = np.asarray(est.coef_, float)
+            self.alpha_ = float(est.alpha_)
+            self.lambda_ = est.lambda_
+            sigma = np.asarray(est.sigma_, float)
+            if sigma.shape != (len(c), len(c)):  # ARD's covariance of the kept features
+                full = np.zeros((len(c), len(c)))
+                keep = np.asarray(est.keep_, bool)
+                full[np.ix_(keep, keep)] = sigma
+                sigma = full
+        self.coef_ = c / scale
+        self.sigma_ = sigma / np.outer(scale, scale)
+        ns = len(self.species)
+        self.potential.species_coeffs = self.coef_[:ns].copy()
+        self.potential.moment_coeffs = self.coef_[ns:].copy()
+
+    def _check(self):
+        if self.coef_ is None:
+            raise RuntimeError("the MTP is not fitted: call fit first")
+
+    def predict(self, atoms, properties=("forces",), return_std=False):
+        """Energy, site energies, forces, stress; with ``return_std`` the
+        model's posterior std (no label noise) ``energy_std``,
+        ``energies_std`` (N,) and ``forces_std`` (N, 3)."""
+        self._check()
+        out = self.potential.predict(atoms, properties)
+        if return_std:
+            values, grads, _, types = self.potential.features(atoms)
+            ns = len(self.species)
+            n = len(atoms)
+            onehot = np.zeros((n, ns))
+            onehot[np.arange(n), types] = 1.0
+            site = np.hstack([onehot, values])  # (N, P)
+            tot = site.sum(axis=0)
+            out["energy_std"] = float(np.sqrt(max(tot @ self.sigma_ @ tot, 0.0)))
+            out["energies_std"] = np.sqrt(np.maximum(np.einsum("np,pq,nq->n", site, self.sigma_, site), 0.0))
+            G = np.hstack([np.zeros((3 * n, ns)), -grads.reshape(grads.shape[0], -1).T])  # (3N, P)
+            out["forces_std"] = np.sqrt(np.maximum(np.einsum("rp,pq,rq->r", G, self.sigma_, G), 0.0)).reshape(n, 3)
+        return out
+
+    def describe(self):
+        return {"kind": self.kind, "n_train": self.n_train_, "noise": self.noise_ if self.alpha_ else None,
+                "settings": {"species": self.species, "level": self.level, "r_min": self.r_min, "r_max": self.r_max,
+                             "radial_basis_size": self.radial_basis_size,
+                             "basis_size": None if self.potential is None else self.potential.basis.size,
+                             "regression": self.regression, "weights": self.weights, "weighting": self.weighting}}
+
+    def calculator(self, return_std=False):
+        from ..calculator import ModelCalculator
+        return ModelCalculator(self, return_std=return_std)
+
+    def write_mtp(self, path):
+        """The fitted potential as an MLIP ``.mtp`` file."""
+        self._check()
+        self.potential.write_mtp(path)
+
+    # ------------------------------------------------------------------ I/O
+    def save(self, path):
+        self._check()
+        b = self.potential.basis
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "species": self.species, "level": self.level,
+                "r_min": self.r_min, "r_max": self.r_max, "radial_basis_size": self.radial_basis_size,
+                "n_radial": b.n_radial, "regression": self.regression, "weights": self.weights,
+                "weighting": self.weighting, "ridge_alpha": self.ridge_alpha, "ard_threshold": self.ard_threshold,
+                "alpha": self.alpha_, "n_train": self._n_train, "alpha_moments_count": b.alpha_moments_count,
+                "lambda": np.asarray(self.lambda_).tolist()}
+        arrays = dict(coef=self.coef_, sigma=self.sigma_, radial=self.potential.radial_coeffs,
+                      basic=b.alpha_index_basic, times=b.alpha_index_times, mapping=b.alpha_moment_mapping)
+        return write_model(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path):
+        mf = open_model(path, FORMAT, FORMAT_VERSION)
+        m = mf.meta
+        self = cls(species=m["species"], level=m["level"], r_max=m["r_max"], r_min=m["r_min"],
+                   radial_basis_size=m["radial_basis_size"], n_radial=m["n_radial"], regression=m["regression"],
+                   weights=m["weights"], weighting=m["weighting"], ridge_alpha=m["ridge_alpha"],
+                   ard_threshold=m["ard_threshold"])
+        a = mf.arrays
+        basis = MomentBasis(a["basic"], a["times"], a["mapping"], m["alpha_moments_count"], m["n_radial"])
+        p = len(self.species) + basis.size
+        coef = mf.array("coef", (p,))
+        sigma = mf.array("sigma", (p, p))
+        mf.check_pair()
+        self.potential = MomentTensorPotential(self.species, basis, self.r_min, self.r_max, a["radial"],
+                                               coef[:len(self.species)], coef[len(self.species):])
+        self.coef_, self.sigma_ = coef, sigma
+        self.alpha_, self.lambda_, self._n_train = m["alpha"], m["lambda"], m["n_train"]
+        return self
