@@ -56,7 +56,7 @@ def test_semantic_errors(tmp_path):
         validate_config({"explore": {"scenarios": [{"name": "a"}, {"name": "a"}]}}, SCHEMA)
     with pytest.raises(ConfigError, match=r"learn.schemes: 'fast' is not a section of schemes \(defined: \['flare'\]\)"):
         validate_config({"learn": {"schemes": ["fast"]}}, SCHEMA)
-    with pytest.raises(ConfigError, match=r"schemes.flare.model.kind: 'svm' is not one of \['gp', 'mapped'\]"):
+    with pytest.raises(ConfigError, match=r"schemes.flare.model.kind: 'svm' is not one of \['gp', 'mapped', 'mtp'\]"):
         validate_config({"schemes": {"flare": {"model": {"kind": "svm"}}}}, SCHEMA)
     with pytest.raises(ConfigError, match=r"schemes.flare.explore.timestep_fs: -1"):
         validate_config({"schemes": {"flare": {"explore": {"timestep_fs": -1}}}}, SCHEMA)
@@ -115,3 +115,16 @@ def test_seed_file_without_forces_is_rejected_naming_file_and_frame(tmp_path):
 def bulk_al():
     from ase.build import bulk
     return bulk("Al", "fcc", a=4.05, cubic=True)
+
+
+def test_an_mtp_scheme_validates_with_its_defaults_and_rejects_bad_keys():
+    cfg = validate_config({"schemes": {"mtp": {"model": {"kind": "mtp", "level": 12}}}, "learn": {"schemes": ["mtp"]}},
+                          SCHEMA)
+    m = cfg["schemes"]["mtp"]["model"]
+    assert m["level"] == 12 and m["r_max"] == 5.0 and m["regression"] == "ridge" and m["weights"]["force"] == 0.01
+    from alff.models import build_model
+    assert build_model(m).level == 12
+    with pytest.raises(ConfigError, match=r"schemes.mtp.model.level: 7 is not a multiple of 2"):
+        validate_config({"schemes": {"mtp": {"model": {"kind": "mtp", "level": 7}}}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"schemes.mtp.model.weighting: 'atoms' is not one of"):
+        validate_config({"schemes": {"mtp": {"model": {"kind": "mtp", "weighting": "atoms"}}}}, SCHEMA)

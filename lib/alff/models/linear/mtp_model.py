@@ -77,7 +77,7 @@ class MTPModel:
     mappable = False
 
     def __init__(self, species=None, level=16, r_max=5.0, r_min=None, radial_basis_size=8, n_radial=None,
-                 regression="bayesian_ridge", weights=None, weighting="vibrations", ridge_alpha=1e-8,
+                 regression="ridge", weights=None, weighting="vibrations", ridge_alpha=1e-8,
                  ard_threshold=1e4):
         if regression not in REGRESSIONS:
             raise ValueError(f"model.regression must be one of {REGRESSIONS}, got {regression!r}")
