@@ -314,3 +314,22 @@ def test_mtp_model_learns_emt_copper(cu_data, regression, tmp_path):
     a.positions[3, 1] -= 2e-5
     em = a.get_potential_energy()
     assert abs(-(ep - em) / 2e-5 - f[3, 1]) < 1e-5
+
+
+def test_committee_converges_to_the_posterior(cu_data):
+    """Mean and covariance of committee energies and forces approach the
+    posterior's (coef_, sigma_) as the committee grows."""
+    from alff.models import build_model
+    train, test = cu_data
+    model = build_model({"kind": "mtp", "level": 10, "r_max": 5.0}).fit(train[:10])
+    a = test[0]
+    c = model.committee(a, n=20000, rng=np.random.default_rng(4))
+    r = model.predict(a, ("energy", "forces"), return_std=True)
+    assert c["energy"].shape == (20000,) and c["forces"].shape == (20000, len(a), 3)
+    assert abs(c["energy"].mean() - r["energy"]) < 4 * r["energy_std"] / np.sqrt(20000)
+    assert abs(c["energy"].std() / r["energy_std"] - 1) < 0.03
+    np.testing.assert_allclose(c["forces"].std(axis=0), r["forces_std"], rtol=0.05)
+    np.testing.assert_allclose(c["forces_mean"], r["forces"], atol=1e-10)
+    samples = model.sample_coefficients(20000, np.random.default_rng(5))
+    cov = np.cov(samples.T)
+    assert np.linalg.norm(cov - model.sigma_) / np.linalg.norm(model.sigma_) < 0.05

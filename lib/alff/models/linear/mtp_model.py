@@ -213,6 +213,37 @@ class MTPModel:
             out["forces_std"] = np.sqrt(np.maximum(np.einsum("rp,pq,rq->r", G, self.sigma_, G), 0.0)).reshape(n, 3)
         return out
 
+    def sample_coefficients(self, n, rng):
+        """(n, P) coefficient vectors drawn from the posterior N(coef_, sigma_)
+        (eigendecomposition; round-off negative eigenvalues clipped to 0)."""
+        self._check()
+        w, v = np.linalg.eigh(0.5 * (self.sigma_ + self.sigma_.T))
+        root = v * np.sqrt(np.clip(w, 0.0, None))
+        return self.coef_ + rng.standard_normal((int(n), len(self.coef_))) @ root.T
+
+    def committee(self, atoms, n=32, rng=None, samples=None):
+        """Committee predictions of ``n`` posterior draws (or the given
+        ``samples`` (K, P)).
+
+        Returns
+        -------
+        dict
+            ``energy`` (K,), ``forces`` (K, N, 3) of the members, and the
+            posterior-mean ``energy_mean`` (float) and ``forces_mean`` (N, 3)
+            (the fitted coefficients, not the committee average).
+        """
+        self._check()
+        if samples is None:
+            samples = self.sample_coefficients(n, np.random.default_rng(0) if rng is None else rng)
+        values, grads, _, types = self.potential.features(atoms)
+        ns = len(self.species)
+        counts = np.bincount(types, minlength=ns).astype(float)
+        row = np.concatenate([counts, values.sum(axis=0)])
+        energy = samples @ row
+        forces = -np.einsum("ka,anx->knx", samples[:, ns:], grads)
+        return {"energy": energy, "forces": forces, "energy_mean": float(row @ self.coef_),
+                "forces_mean": -np.einsum("a,anx->nx", self.coef_[ns:], grads)}
+
     def describe(self):
         return {"kind": self.kind, "n_train": self.n_train_, "noise": self.noise_ if self.alpha_ else None,
                 "settings": {"species": self.species, "level": self.level, "r_min": self.r_min, "r_max": self.r_max,
