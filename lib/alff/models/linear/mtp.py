@@ -15,7 +15,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from ...neighbors import neighbor_list
 from .mlip_files import read_mtp_file, write_mtp_file
 from .mtp_basis import MomentBasis, build_basis
-from .mtp_kernels import mtp_energy_forces, mtp_features, neighbor_offsets
+from .mtp_kernels import monomials, mtp_energy_forces, mtp_features, neighbor_offsets
 
 __all__ = ["MomentTensorPotential", "read_mtp", "MTPInputError"]
 
@@ -171,7 +171,11 @@ class MomentTensorPotential:
         (None for a non-periodic cell) of ``atoms``."""
         types = self.types(atoms)
         first, j, D, d = self.neighbors(atoms, check)
-        e, f, w = mtp_energy_forces(first, j, D, d, types, *self._args(), self.species_coeffs, self.moment_coeffs)
+        if getattr(self, "_mono_basic", None) is not self.basis.alpha_index_basic:
+            self._mono = monomials(self.basis.alpha_index_basic)
+            self._mono_basic = self.basis.alpha_index_basic
+        e, f, w = mtp_energy_forces(first, j, D, d, types, *self._args(), self.species_coeffs, self.moment_coeffs,
+                                    *self._mono)
         stress = None
         if atoms.pbc.all():
             s = w / atoms.get_volume()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["mtp_energy_forces", "mtp_features", "neighbor_offsets"]
+__all__ = ["mtp_energy_forces", "mtp_features", "neighbor_offsets", "monomials"]
 
 
 def neighbor_offsets(i, n_atoms):
@@ -95,10 +95,30 @@ def _basic_term(b, basic, f, df, up, r, u, grad):
     return val
 
 
+def monomials(basic):
+    """Distinct direction monomials of the basic moments.
+
+    Returns
+    -------
+    powers : (M, 3) int array
+        (a, b, c) of u_x^a u_y^b u_z^c.
+    index : (B,) int array
+        Monomial of each basic moment.
+    """
+    basic = np.asarray(basic, np.int64)
+    powers, index = np.unique(basic[:, 1:4], axis=0, return_inverse=True)
+    return np.ascontiguousarray(powers, np.int64), np.ascontiguousarray(index.reshape(-1), np.int64)
+
+
 @njit(cache=True)
 def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, radial, r_min, r_max, scaling,
-                      species_coeffs, moment_coeffs):
+                      species_coeffs, moment_coeffs, mono_pow, mono_of):
     """Site energies, forces and virial of an MTP.
+
+    ``mono_pow`` (M, 3) and ``mono_of`` (B,) are :func:`monomials` of
+    ``basic``: the backward pass sums the basic moments' adjoints per
+    direction monomial first, so each neighbour costs one gradient per
+    distinct monomial, not per basic moment.
 
     Returns
     -------
@@ -109,6 +129,7 @@ def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, r
     """
     n = types.shape[0]
     n_basic = basic.shape[0]
+    n_mono = mono_pow.shape[0]
     n_radial, size = radial.shape[2], radial.shape[3]
     max_pow = 0
     for b in range(n_basic):
@@ -123,8 +144,10 @@ def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, r
     f = np.zeros(n_radial)
     df = np.zeros(n_radial)
     up = np.zeros((max_pow + 1, 3))
+    mono = np.zeros(n_mono)
+    gval = np.zeros(n_mono)
+    gder = np.zeros(n_mono)
     u = np.zeros(3)
-    grad = np.zeros(3)
     for i in range(n):
         ti = types[i]
         moment[:] = 0.0
@@ -136,18 +159,16 @@ def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, r
             tj = types[j[m]]
             for mu in range(n_radial):
                 s = 0.0
-                ds = 0.0
                 for k in range(size):
                     s += radial[ti, tj, mu, k] * q[k]
-                    ds += radial[ti, tj, mu, k] * dq[k]
                 f[mu] = s
-                df[mu] = ds
             for x in range(3):
                 u[x] = D[m, x] / r
             _unit_powers(u, max_pow, up)
+            for k in range(n_mono):
+                mono[k] = up[mono_pow[k, 0], 0] * up[mono_pow[k, 1], 1] * up[mono_pow[k, 2], 2]
             for b in range(n_basic):
-                mu, pa, pb, pc = basic[b, 0], basic[b, 1], basic[b, 2], basic[b, 3]
-                moment[b] += f[mu] * up[pa, 0] * up[pb, 1] * up[pc, 2]
+                moment[b] += f[basic[b, 0]] * mono[mono_of[b]]
         for t in range(times.shape[0]):
             moment[times[t, 3]] += times[t, 2] * moment[times[t, 0]] * moment[times[t, 1]]
         e = species_coeffs[ti]
@@ -178,14 +199,32 @@ def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, r
             for x in range(3):
                 u[x] = D[m, x] / r
             _unit_powers(u, max_pow, up)
-            gx, gy, gz = 0.0, 0.0, 0.0
+            gval[:] = 0.0
+            gder[:] = 0.0
             for b in range(n_basic):
-                if g[b] == 0.0:
+                gb = g[b]
+                if gb != 0.0:
+                    gval[mono_of[b]] += gb * f[basic[b, 0]]
+                    gder[mono_of[b]] += gb * df[basic[b, 0]]
+            gx, gy, gz = 0.0, 0.0, 0.0
+            inv_r = 1.0 / r
+            for k in range(n_mono):
+                if gval[k] == 0.0 and gder[k] == 0.0:
                     continue
-                _basic_term(b, basic, f, df, up, r, u, grad)
-                gx += g[b] * grad[0]
-                gy += g[b] * grad[1]
-                gz += g[b] * grad[2]
+                pa, pb, pc = mono_pow[k, 0], mono_pow[k, 1], mono_pow[k, 2]
+                mk = up[pa, 0] * up[pb, 1] * up[pc, 2]
+                # grad (F(r) u^p) = F'(r) u^p u + F(r) / r (d u^p / du - |p| u^p u)
+                coef = gder[k] * mk - gval[k] * (pa + pb + pc) * mk * inv_r
+                gx += coef * u[0]
+                gy += coef * u[1]
+                gz += coef * u[2]
+                fr = gval[k] * inv_r
+                if pa > 0:
+                    gx += fr * pa * up[pa - 1, 0] * up[pb, 1] * up[pc, 2]
+                if pb > 0:
+                    gy += fr * pb * up[pa, 0] * up[pb - 1, 1] * up[pc, 2]
+                if pc > 0:
+                    gz += fr * pc * up[pa, 0] * up[pb, 1] * up[pc - 1, 2]
             jj = j[m]
             forces[jj, 0] -= gx
             forces[jj, 1] -= gy
