@@ -43,6 +43,7 @@ run: install
 bench: install
 	$(BIN)/python bench/md_speed.py --json bench/results/md_speed.json
 	$(BIN)/python bench/gp.py --json bench/results/gp.json
+	$(BIN)/python bench/linear.py --level 20 --json bench/results/linear.json
 
 clean:
 	rm -rf $(VENV) .numba_cache .pytest_cache
