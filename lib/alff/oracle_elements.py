@@ -10,6 +10,10 @@ runs (not in the seed job, with the cause in a log):
   element in GPAW's setup paths (``gpaw.setup_paths``, which GPAW fills
   from ``GPAW_SETUP_PATH`` and its rc file), checked only when gpaw is
   importable;
+- ``lammps`` (alff's LAMMPS kind): every element must be in the element
+  list that ends the ``pair_coeff * * ...`` line(s) (or in
+  ``oracle.params.atom_types`` for a pair style whose pair_coeff names no
+  species; without either, one element only);
 - ``calculator`` with ASE's LAMMPS calculators (``LAMMPSlib``: ``pair_coeff``
   lines in ``lmpcmds`` and ``atom_types``; ``lammpsrun.LAMMPS``:
   ``pair_coeff`` and ``specorder``): the species a ``pair_coeff * * ...``
@@ -21,7 +25,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["element_errors", "emt_errors", "gpaw_errors", "lammps_errors", "pair_coeff_species",
+__all__ = ["element_errors", "emt_errors", "gpaw_errors", "lammps_errors", "lammps_kind_errors", "pair_coeff_species",
            "gpaw_setup_paths"]
 
 # GPAW setups that are not files in the setup paths (built in or generated)
@@ -56,6 +60,8 @@ def element_errors(oracle_cfg, elements, where="system.element"):
         except ImportError:
             return []  # the oracle's first call names the missing package
         return gpaw_errors(elements, params, gpaw_setup_paths(), where)
+    if kind == "lammps":
+        return lammps_kind_errors(elements, params, where)
     if kind == "calculator" and _lammps_kind(oracle_cfg.get("calculator") or ""):
         return lammps_errors(elements, params, _lammps_kind(oracle_cfg["calculator"]), where)
     return []
@@ -194,3 +200,36 @@ def lammps_errors(elements, params, kind="lammpslib", where="system.element"):
                 errs.append(f"oracle.params: {el} is LAMMPS type {t}, which pair_coeff maps to {got} "
                             f"(species by type: {species})")
     return errs
+
+
+def lammps_kind_errors(elements, params, where="system.element"):
+    """The elements that ``oracle.kind: lammps`` cannot label: those not in
+    the species list of its ``pair_coeff`` lines (``oracle.params.atom_types``
+    when given); with neither, more than one element (LAMMPSlib would number
+    the types in order of appearance, which a pair_coeff without species
+    names cannot be checked against)."""
+    from .oracle import lammps_type_species
+    coeffs = params.get("pair_coeff")
+    lines = [coeffs] if isinstance(coeffs, str) else [str(c) for c in coeffs or []]
+    try:
+        species = lammps_type_species(lines)
+    except ValueError as err:
+        return [str(err)]
+    given = params.get("atom_types")
+    if given:
+        have = list(given) if not isinstance(given, dict) else sorted(given)
+        source = "oracle.params.atom_types"
+    elif species:
+        have = [s for s in species if s]
+        source = f"oracle.params.pair_coeff (species by LAMMPS type: {species})"
+    else:
+        if len(set(elements)) > 1:
+            return [f"oracle.params.pair_coeff: the lines {lines} name no species ('pair_coeff * * <files> El1 "
+                    f"El2 ...'), so the LAMMPS types of {sorted(set(elements))} ({where}) are unknown; give "
+                    "oracle.params.atom_types (elements by type 1, 2, ...)"]
+        return []
+    missing = sorted(set(elements) - set(have))
+    if not missing:
+        return []
+    return [f"oracle.kind lammps: the potential has no species {missing} ({where}); {source} covers "
+            f"{sorted(set(have))}. Choose a potential for these elements or change the system"]
