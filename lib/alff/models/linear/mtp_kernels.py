@@ -63,6 +63,21 @@ def _radial_basis(r, r_min, r_max, scaling, size, q, dq):
         dt_prev, dt_cur = dt_cur, dt_new
 
 
+@njit(cache=True, inline="always")
+def _pair_radial(r, ti, tj, radial, r_min, r_max, scaling, q, dq, f, df):
+    """f_mu(r) and f_mu'(r) of the species pair (ti, tj) into f, df."""
+    size = radial.shape[3]
+    _radial_basis(r, r_min, r_max, scaling, size, q, dq)
+    for mu in range(radial.shape[2]):
+        s = 0.0
+        ds = 0.0
+        for k in range(size):
+            s += radial[ti, tj, mu, k] * q[k]
+            ds += radial[ti, tj, mu, k] * dq[k]
+        f[mu] = s
+        df[mu] = ds
+
+
 @njit(cache=True)
 def _unit_powers(u, max_pow, out):
     """out[p, x] = u_x^p for p = 0 .. max_pow."""
@@ -155,13 +170,7 @@ def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, r
             r = d[m]
             if r >= r_max:
                 continue
-            _radial_basis(r, r_min, r_max, scaling, size, q, dq)
-            tj = types[j[m]]
-            for mu in range(n_radial):
-                s = 0.0
-                for k in range(size):
-                    s += radial[ti, tj, mu, k] * q[k]
-                f[mu] = s
+            _pair_radial(r, ti, types[j[m]], radial, r_min, r_max, scaling, q, dq, f, df)
             for x in range(3):
                 u[x] = D[m, x] / r
             _unit_powers(u, max_pow, up)
@@ -186,16 +195,7 @@ def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, r
             r = d[m]
             if r >= r_max:
                 continue
-            _radial_basis(r, r_min, r_max, scaling, size, q, dq)
-            tj = types[j[m]]
-            for mu in range(n_radial):
-                s = 0.0
-                ds = 0.0
-                for k in range(size):
-                    s += radial[ti, tj, mu, k] * q[k]
-                    ds += radial[ti, tj, mu, k] * dq[k]
-                f[mu] = s
-                df[mu] = ds
+            _pair_radial(r, ti, types[j[m]], radial, r_min, r_max, scaling, q, dq, f, df)
             for x in range(3):
                 u[x] = D[m, x] / r
             _unit_powers(u, max_pow, up)
@@ -288,16 +288,7 @@ def mtp_features(first, j, D, d, types, basic, times, mapping, n_moments, radial
             r = d[m]
             if r >= r_max:
                 continue
-            _radial_basis(r, r_min, r_max, scaling, size, q, dq)
-            tj = types[j[m]]
-            for mu in range(n_radial):
-                s = 0.0
-                ds = 0.0
-                for k in range(size):
-                    s += radial[ti, tj, mu, k] * q[k]
-                    ds += radial[ti, tj, mu, k] * dq[k]
-                f[mu] = s
-                df[mu] = ds
+            _pair_radial(r, ti, types[j[m]], radial, r_min, r_max, scaling, q, dq, f, df)
             for x in range(3):
                 u[x] = D[m, x] / r
             _unit_powers(u, max_pow, up)
