@@ -336,3 +336,22 @@ def test_committee_converges_to_the_posterior(cu_data):
     samples = model.sample_coefficients(20000, np.random.default_rng(5))
     cov = np.cov(samples.T)
     assert np.linalg.norm(cov - model.sigma_) / np.linalg.norm(model.sigma_) < 0.05
+
+
+def test_grade_is_at_most_one_inside_the_training_set_and_large_when_compressed(cu_data):
+    """Measured: training max 1.000, test cells max 102 (5 training cells only),
+    the test cell compressed by 20%: 1.45e5."""
+    from alff.models import build_model
+    train, test = cu_data
+    # r_min low enough for a cell compressed by 20% (closest pairs near 1.8 A)
+    model = build_model({"kind": "mtp", "level": 10, "r_max": 5.0, "r_min": 1.5}).fit(train[:5])
+    inside = np.concatenate([model.grade(a) for a in train[:5]])
+    assert inside.max() <= 1.0 + 1e-6
+    similar = np.concatenate([model.grade(a) for a in test[:3]])
+    squeezed = test[0].copy()
+    squeezed.set_cell(squeezed.cell[:] * 0.8, scale_atoms=True)
+    far = model.grade(squeezed)
+    assert far.max() > 10 * max(similar.max(), 1.0)
+    few = build_model({"kind": "mtp", "level": 16, "r_max": 5.0}).fit(train[:1])
+    with pytest.raises(ValueError, match="32 training neighbourhoods for 93 parameters"):
+        few.grade(test[0])

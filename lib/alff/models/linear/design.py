@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Design", "design_rows", "frame_weights", "WEIGHTINGS"]
+__all__ = ["Design", "design_rows", "site_rows", "frame_weights", "WEIGHTINGS"]
 
 WEIGHTINGS = ("vibrations", "molecules", "structures")
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
@@ -63,7 +63,8 @@ def _labels(atoms):
     return e, f, s
 
 
-def design_rows(model, atoms, atom_indices=None, weights=(1.0, 0.01, 0.001), weighting="vibrations", frame=0):
+def design_rows(model, atoms, atom_indices=None, weights=(1.0, 0.01, 0.001), weighting="vibrations", frame=0,
+                return_sites=False):
     """Weighted rows of one labelled frame.
 
     Parameters
@@ -79,6 +80,8 @@ def design_rows(model, atoms, atom_indices=None, weights=(1.0, 0.01, 0.001), wei
         See the module docstring.
     frame : int
         Index reported in errors.
+    return_sites : bool
+        Also return the frame's :func:`site_rows`.
 
     Returns
     -------
@@ -116,7 +119,18 @@ def design_rows(model, atoms, atom_indices=None, weights=(1.0, 0.01, 0.001), wei
     bad = ~np.isfinite(y)
     if bad.any():
         raise ValueError(f"training frame {frame} has non-finite {kinds[int(np.argmax(bad))]} labels")
+    if return_sites:
+        return X, y, np.array(kinds), site_rows(values, types, ns)
     return X, y, np.array(kinds)
+
+
+def site_rows(values, types, n_species):
+    """(N, n_species + S) unweighted rows of the site energies: the
+    derivatives of E_i with respect to the parameters (the rows of
+    per-neighbourhood D-optimality)."""
+    onehot = np.zeros((len(types), n_species))
+    onehot[np.arange(len(types)), types] = 1.0
+    return np.hstack([onehot, values])
 
 
 class Design:
@@ -137,14 +151,16 @@ class Design:
         self.weights = tuple(float(w) for w in weights)
         self.weighting = weighting
         frame_weights(1, *self.weights, weighting=weighting)  # validates
-        self._X, self._y, self._k, self._f = [], [], [], []
+        self._X, self._y, self._k, self._f, self._s = [], [], [], [], []
         self.n_frames = 0
 
     def add(self, frames, atom_indices=None):
         """Append the rows of ``frames``; returns self."""
         for k, atoms in enumerate(frames):
             idx = None if atom_indices is None else atom_indices[k]
-            X, y, kind = design_rows(self.model, atoms, idx, self.weights, self.weighting, frame=self.n_frames)
+            X, y, kind, sites = design_rows(self.model, atoms, idx, self.weights, self.weighting, frame=self.n_frames,
+                                            return_sites=True)
+            self._s.append(sites)
             self._X.append(X)
             self._y.append(y)
             self._k.append(kind)
@@ -163,6 +179,11 @@ class Design:
     @property
     def kind(self):
         return np.concatenate(self._k)
+
+    @property
+    def sites(self):
+        """(sum N, P) site-energy rows of every frame, in order."""
+        return np.vstack(self._s)
 
     @property
     def frame(self):

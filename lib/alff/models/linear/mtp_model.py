@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..storage import open_model, write_model
-from .design import WEIGHTINGS, Design
+from .design import WEIGHTINGS, Design, site_rows
 from .mtp import MomentTensorPotential
 from .mtp_basis import MomentBasis
 
@@ -149,6 +149,7 @@ class MTPModel:
         if self.design is None:
             return self.fit(frames, atom_indices)
         self.design.add(frames, atom_indices)
+        self._active = None
         self._n_train += sum(len(f) if atom_indices is None else len(atom_indices[k]) for k, f in enumerate(frames))
         self._solve()
         return self
@@ -212,6 +213,35 @@ class MTPModel:
             G = np.hstack([np.zeros((3 * n, ns)), -grads.reshape(grads.shape[0], -1).T])  # (3N, P)
             out["forces_std"] = np.sqrt(np.maximum(np.einsum("rp,pq,rq->r", G, self.sigma_, G), 0.0)).reshape(n, 3)
         return out
+
+    def active_set(self):
+        """The D-optimal active set of the training neighbourhoods (maxvol
+        over the site-energy rows of every training atom), built on first
+        use after a fit.
+
+        Raises
+        ------
+        ValueError
+            Fewer training atoms than parameters, or rows of lower rank (the
+            grade needs as many independent neighbourhoods as parameters).
+        """
+        self._check()
+        if getattr(self, "_active", None) is None:
+            from .maxvol import ActiveSet
+            rows = self.design.sites
+            if len(rows) < rows.shape[1]:
+                raise ValueError(f"MTP grade: {len(rows)} training neighbourhoods for {rows.shape[1]} parameters; "
+                                 f"the active set needs at least as many")
+            self._active = ActiveSet.from_rows(rows)
+        return self._active
+
+    def grade(self, atoms):
+        """Extrapolation grade of each atom's neighbourhood (N,):
+        max_j |(b A^-1)_j| against the active set; <= 1 (+ maxvol's
+        tolerance) inside the training data, > 1 when extrapolating. The
+        configuration's grade is the maximum."""
+        values, _, _, types = self.potential.features(atoms)
+        return self.active_set().grade(site_rows(values, types, len(self.species)))
 
     def sample_coefficients(self, n, rng):
         """(n, P) coefficient vectors drawn from the posterior N(coef_, sigma_)
