@@ -355,3 +355,11 @@ def test_grade_is_at_most_one_inside_the_training_set_and_large_when_compressed(
     few = build_model({"kind": "mtp", "level": 16, "r_max": 5.0}).fit(train[:1])
     with pytest.raises(ValueError, match="32 training neighbourhoods for 93 parameters"):
         few.grade(test[0])
+
+
+def test_a_loaded_mtp_says_why_it_has_no_grade(cu_data, tmp_path):
+    from alff.models import build_model, load_model
+    model = build_model({"kind": "mtp", "level": 8, "r_max": 5.0}).fit(cu_data[0][:2])
+    model.save(tmp_path / "m")
+    with pytest.raises(ValueError, match="loaded from a file, which keeps no training rows"):
+        load_model(tmp_path / "m").grade(cu_data[1][0])

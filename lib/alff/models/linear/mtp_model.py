@@ -97,6 +97,7 @@ class MTPModel:
         self.ridge_alpha, self.ard_threshold = float(ridge_alpha), float(ard_threshold)
         self.potential = None
         self.design = None
+        self._active = None
         self.coef_ = self.sigma_ = None
         self.alpha_ = self.lambda_ = None
         self._n_train = 0
@@ -228,6 +229,9 @@ class MTPModel:
         self._check()
         if getattr(self, "_active", None) is None:
             from .maxvol import ActiveSet
+            if self.design is None:
+                raise ValueError("MTP grade: this model was loaded from a file, which keeps no training rows; "
+                                 "refit it on its training frames to get an active set")
             rows = self.design.sites
             if len(rows) < rows.shape[1]:
                 raise ValueError(f"MTP grade: {len(rows)} training neighbourhoods for {rows.shape[1]} parameters; "
