@@ -15,7 +15,8 @@ from ase.data import atomic_numbers, chemical_symbols
 from ...neighbors import neighbor_list
 from .mlip_files import read_mtp_file, write_mtp_file
 from .mtp_basis import MomentBasis, build_basis
-from .mtp_kernels import monomials, mtp_energy_forces, mtp_features, neighbor_offsets
+from .mtp_kernels import (MTPBasisArrays, MTPNeighbors, MTPRadial, monomials, mtp_energy_forces, mtp_features,
+                          neighbor_offsets)
 
 __all__ = ["MomentTensorPotential", "read_mtp", "MTPInputError"]
 
@@ -161,21 +162,22 @@ class MomentTensorPotential:
                                 f"r_min = {self.r_min:g} A")
         return neighbor_offsets(i, len(atoms)), np.ascontiguousarray(j), np.ascontiguousarray(D), d
 
-    def _args(self):
+    def _kernel_args(self, atoms, check):
+        """(MTPNeighbors, MTPBasisArrays, MTPRadial) of ``atoms``."""
         b = self.basis
-        return (b.alpha_index_basic, b.alpha_index_times, b.alpha_moment_mapping, b.alpha_moments_count,
-                self.radial_coeffs, self.r_min, self.r_max, self.scaling)
+        if getattr(self, "_mono_basic", None) is not b.alpha_index_basic:  # the monomials of this basis, once
+            self._mono = monomials(b.alpha_index_basic)
+            self._mono_basic = b.alpha_index_basic
+        types = self.types(atoms)
+        nbr = MTPNeighbors(*self.neighbors(atoms, check), types)
+        basis = MTPBasisArrays(b.alpha_index_basic, b.alpha_index_times, b.alpha_moment_mapping,
+                               b.alpha_moments_count, *self._mono)
+        return nbr, basis, MTPRadial(self.radial_coeffs, self.r_min, self.r_max, self.scaling)
 
     def evaluate(self, atoms, check=True):
         """Site energies (N,), forces (N, 3) and stress (6,) Voigt eV/A^3
         (None for a non-periodic cell) of ``atoms``."""
-        types = self.types(atoms)
-        first, j, D, d = self.neighbors(atoms, check)
-        if getattr(self, "_mono_basic", None) is not self.basis.alpha_index_basic:
-            self._mono = monomials(self.basis.alpha_index_basic)
-            self._mono_basic = self.basis.alpha_index_basic
-        e, f, w = mtp_energy_forces(first, j, D, d, types, *self._args(), self.species_coeffs, self.moment_coeffs,
-                                    *self._mono)
+        e, f, w = mtp_energy_forces(*self._kernel_args(atoms, check), self.species_coeffs, self.moment_coeffs)
         stress = None
         if atoms.pbc.all():
             s = w / atoms.get_volume()
@@ -195,10 +197,9 @@ class MomentTensorPotential:
             Strain derivatives of sum_i B_a(i) (eV per unit coefficient).
         types : (N,) int array
         """
-        types = self.types(atoms)
-        first, j, D, d = self.neighbors(atoms, check)
-        v, g, w = mtp_features(first, j, D, d, types, *self._args())
-        return v, g, w, types
+        nbr, basis, rad = self._kernel_args(atoms, check)
+        v, g, w = mtp_features(nbr, basis, rad)
+        return v, g, w, nbr.types
 
     def predict(self, atoms, properties=("forces",), return_std=False):
         """Energy, site energies, forces and (periodic cells) stress."""

@@ -23,10 +23,43 @@ virial / volume (ASE's sign: positive under tension... see
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-__all__ = ["mtp_energy_forces", "mtp_features", "neighbor_offsets", "monomials"]
+__all__ = ["mtp_energy_forces", "mtp_features", "neighbor_offsets", "monomials", "MTPNeighbors", "MTPBasisArrays",
+           "MTPRadial"]
+
+
+class MTPNeighbors(NamedTuple):
+    """A structure's neighbour list sorted by centre, and its species."""
+
+    first: np.ndarray  # (N + 1,) int offsets of each centre's rows
+    j: np.ndarray      # (M,) int neighbour index
+    D: np.ndarray      # (M, 3) vectors r_j - r_i
+    d: np.ndarray      # (M,) distances
+    types: np.ndarray  # (N,) int species index
+
+
+class MTPBasisArrays(NamedTuple):
+    """The basis in the MLIP representation, with its direction monomials."""
+
+    basic: np.ndarray     # (B, 4) int (mu, a, b, c)
+    times: np.ndarray     # (T, 4) int (i, j, mult, k)
+    mapping: np.ndarray   # (S,) int moments that are basis functions
+    n_moments: int        # alpha_moments_count
+    mono_pow: np.ndarray  # (M, 3) int distinct (a, b, c) (:func:`monomials`)
+    mono_of: np.ndarray   # (B,) int monomial of each basic moment
+
+
+class MTPRadial(NamedTuple):
+    """Radial functions: Chebyshev mixing per species pair and the interval."""
+
+    coeffs: np.ndarray  # (n_species, n_species, n_radial, radial_size)
+    r_min: float
+    r_max: float
+    scaling: float
 
 
 def neighbor_offsets(i, n_atoms):
@@ -126,12 +159,12 @@ def monomials(basic):
 
 
 @njit(cache=True)
-def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, radial, r_min, r_max, scaling,
-                      species_coeffs, moment_coeffs, mono_pow, mono_of):
+def mtp_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs):
     """Site energies, forces and virial of an MTP.
 
-    ``mono_pow`` (M, 3) and ``mono_of`` (B,) are :func:`monomials` of
-    ``basic``: the backward pass sums the basic moments' adjoints per
+    ``nbr`` :class:`MTPNeighbors`, ``basis`` :class:`MTPBasisArrays`,
+    ``rad`` :class:`MTPRadial`, ``species_coeffs`` (n_species,),
+    ``moment_coeffs`` (S,). The backward pass sums the basic moments' adjoints per
     direction monomial first, so each neighbour costs one gradient per
     distinct monomial, not per basic moment.
 
@@ -142,6 +175,9 @@ def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, r
     virial : (3, 3) float array
         sum over pairs of dE/dr_ij (x) r_ij (eV).
     """
+    first, j, D, d, types = nbr
+    basic, times, mapping, n_moments, mono_pow, mono_of = basis
+    radial, r_min, r_max, scaling = rad
     n = types.shape[0]
     n_basic = basic.shape[0]
     n_mono = mono_pow.shape[0]
@@ -240,7 +276,7 @@ def mtp_energy_forces(first, j, D, d, types, basic, times, mapping, n_moments, r
 
 
 @njit(cache=True)
-def mtp_features(first, j, D, d, types, basic, times, mapping, n_moments, radial, r_min, r_max, scaling):
+def mtp_features(nbr, basis, rad):
     """Basis values per atom and the derivatives of their sums.
 
     For the linear fit: E = sum_i species_coeffs[t_i] + sum_a theta_a
@@ -257,6 +293,9 @@ def mtp_features(first, j, D, d, types, basic, times, mapping, n_moments, radial
     virials : (S, 3, 3) float array
         sum over pairs of dB_a(i)/dr_ij (x) r_ij.
     """
+    first, j, D, d, types = nbr
+    basic, times, mapping, n_moments = basis.basic, basis.times, basis.mapping, basis.n_moments
+    radial, r_min, r_max, scaling = rad
     n = types.shape[0]
     n_basic = basic.shape[0]
     n_radial, size = radial.shape[2], radial.shape[3]
