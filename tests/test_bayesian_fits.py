@@ -9,7 +9,9 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
 
-from alff.models.linear.bayesian_fits import ARDRegression, BayesianRidge, committee, ridge_fit
+from alff.models.linear.ard import ARDRegression
+from alff.models.linear.bayesian_fits import BayesianRidge, committee
+from alff.models.linear.least_squares import ridge_fit
 
 sklm = pytest.importorskip("sklearn.linear_model")
 

@@ -9,7 +9,9 @@
 - :mod:`.maxvol`: D-optimality (maxvol, active sets, extrapolation grades).
 """
 
-from .bayesian_fits import ARDRegression, BayesianRidge, ridge_fit
+from .ard import ARDRegression
+from .bayesian_fits import BayesianRidge
+from .least_squares import ridge_fit
 from .maxvol import ActiveSet, maxvol
 from .mlip_files import MLIPFileError, read_cfg, write_cfg
 from .mtp import MomentTensorPotential, MTPInputError, read_mtp

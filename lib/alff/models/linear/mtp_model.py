@@ -172,7 +172,8 @@ class MTPModel:
             _, sv, vt = np.linalg.svd(A, full_matrices=False)
             sigma = (vt.T / (self.alpha_ * sv ** 2)) @ vt  # (alpha (X^T X + ridge_alpha I))^-1
         else:
-            from .bayesian_fits import ARDRegression, BayesianRidge
+            from .ard import ARDRegression
+            from .bayesian_fits import BayesianRidge
             est = BayesianRidge() if self.regression == "bayesian_ridge" else ARDRegression(
                 threshold_lambda=self.ard_threshold)
             est.fit(Xs, y)
