@@ -208,7 +208,7 @@ def lammps_kind_errors(elements, params, where="system.element"):
     when given); with neither, more than one element (LAMMPSlib would number
     the types in order of appearance, which a pair_coeff without species
     names cannot be checked against)."""
-    from .oracle import lammps_type_species
+    from .oracle_lammps import lammps_type_species
     coeffs = params.get("pair_coeff")
     lines = [coeffs] if isinstance(coeffs, str) else [str(c) for c in coeffs or []]
     try:
