@@ -1,11 +1,24 @@
 """The moment tensor potential as an alff model (``model.kind: mtp``).
 
-Linear mode: the radial functions are fixed (f_mu is the mu-th Chebyshev
-function times (r_max - r)^2 for every species pair), so the model is
-linear in all its parameters (species energies and ``moment_coeffs``) and
-is fitted by (Bayesian) least squares on the weighted rows of
-:mod:`.design`. The Bayesian fits, committees and D-optimality act on these
-parameters.
+Two modes (``mode``):
+
+- ``linear``: the radial functions are fixed (f_mu is the mu-th Chebyshev
+  function times (r_max - r)^2 for every species pair), so the model is
+  linear in all its parameters (species energies and ``moment_coeffs``)
+  and is fitted by (Bayesian) least squares on the weighted rows of
+  :mod:`.design`. The Bayesian fits, committees and D-optimality act on
+  these parameters. Fast to fit and exactly Bayesian; what the dynamic
+  training and HAL schemes use.
+- ``mlip``: as the MLIP package, the radial mixing coefficients are
+  trained too, by nonlinear least squares with an analytic gradient
+  (:mod:`.mtp_radial_fit`), on the frames of :meth:`MTPModel.fit`; then
+  they are frozen and every later :meth:`~MTPModel.update` refits the
+  linear coefficients only (or retrains the radial functions as well with
+  ``radial_fit.every_update``). Far more accurate per basis function (the
+  radial functions adapt to the system); the D-optimality (MLIP) scheme's
+  default. Its per-neighbourhood grade rows are the derivatives of the site
+  energy with respect to all parameters at the fit (species, moment and
+  radial coefficients: the linearised model, as in the MLIP paper).
 
 Fits (``regression``): ``ridge`` (fixed ``ridge_alpha``), ``bayesian_ridge``
 (evidence maximisation: noise precision ``alpha_`` and weight precision
@@ -31,6 +44,8 @@ __all__ = ["MTPModel"]
 FORMAT = "alff.mtp"
 FORMAT_VERSION = 1
 REGRESSIONS = ("ridge", "bayesian_ridge", "ard")
+MODES = ("linear", "mlip")
+RADIAL_FIT = {"max_iter": 200, "tol": 1e-7, "max_atoms": None, "every_update": False}
 
 
 def _min_distance(frames):
@@ -41,6 +56,26 @@ def _min_distance(frames):
         if len(d):
             best = min(best, float(d.min()))
     return best
+
+
+def _row_space(rows, rtol=1e-9):
+    """(P, r) map of rows onto an orthonormal basis of their row space
+    (columns scaled to unit RMS first, singular values below ``rtol`` times
+    the largest dropped).
+
+    The MLIP mode's rows (d E_i / d all parameters) are exactly linearly
+    dependent: each basis function is a homogeneous polynomial of the
+    radial coefficients, so c . dE_i/dc = sum_a xi_a deg_a B_a(i) for every
+    neighbourhood (Euler), and the active set of the raw rows would be
+    singular. The grade is invariant under an invertible map of the
+    columns, so it is computed in these coordinates; directions no training
+    row spans (the symmetry directions) are dropped.
+    """
+    scale = np.sqrt(np.mean(rows ** 2, axis=0))
+    scale[scale == 0] = 1.0
+    _, sv, vt = np.linalg.svd(rows / scale, full_matrices=False)
+    keep = sv > rtol * sv[0]
+    return vt[keep].T / scale[:, None]
 
 
 class MTPModel:
@@ -71,6 +106,15 @@ class MTPModel:
         Ridge penalty (``regression: ridge``), on unit-RMS columns.
     ard_threshold : float
         ARD pruning threshold of the coefficient precisions.
+    mode : {'linear', 'mlip'}
+        Fixed radial functions, or radial functions trained (module
+        docstring).
+    radial_fit : dict
+        MLIP mode: ``max_iter`` (L-BFGS iterations, 200), ``tol``
+        (relative loss decrease to stop, 1e-7), ``max_atoms`` (train the
+        radial functions on a seeded random subset of the frames with at
+        most this many atoms; None: all), ``every_update`` (retrain them at
+        every update, not only at fit).
     """
 
     kind = "mtp"
@@ -78,7 +122,15 @@ class MTPModel:
 
     def __init__(self, species=None, level=16, r_max=5.0, r_min=None, radial_basis_size=8, n_radial=None,
                  regression="ridge", weights=None, weighting="vibrations", ridge_alpha=1e-8,
-                 ard_threshold=1e4):
+                 ard_threshold=1e4, mode="linear", radial_fit=None):
+        if mode not in MODES:
+            raise ValueError(f"model.mode must be one of {MODES}, got {mode!r}")
+        unknown = set(radial_fit or {}) - set(RADIAL_FIT)
+        if unknown:
+            raise ValueError(f"model.radial_fit: unknown keys {sorted(unknown)} ({', '.join(RADIAL_FIT)})")
+        self.mode = mode
+        self.radial_fit = {**RADIAL_FIT, **(radial_fit or {})}
+        self.radial_result = None
         if regression not in REGRESSIONS:
             raise ValueError(f"model.regression must be one of {REGRESSIONS}, got {regression!r}")
         if weighting not in WEIGHTINGS:
@@ -101,6 +153,7 @@ class MTPModel:
         self.coef_ = self.sigma_ = None
         self.alpha_ = self.lambda_ = None
         self._n_train = 0
+        self._frames, self._indices = [], []
 
     # -------------------------------------------------------------- protocol
     @classmethod
@@ -142,18 +195,52 @@ class MTPModel:
         if not frames:
             raise ValueError("MTP fit: no training frames")
         self._setup(frames)
+        self._frames, self._indices = [], []
+        if self.mode == "mlip":
+            self._train_radial(frames, atom_indices)
         return self.update(frames, atom_indices)
 
+    def _train_radial(self, frames, atom_indices):
+        """MLIP mode: radial mixing coefficients by nonlinear least squares
+        on ``frames`` (a seeded subset when ``radial_fit.max_atoms``)."""
+        from .mtp_radial_fit import fit_radial
+        opts = self.radial_fit
+        idx = np.arange(len(frames))
+        if opts["max_atoms"] is not None:
+            order = np.random.default_rng(0).permutation(len(frames))
+            sizes = np.cumsum([len(frames[k]) for k in order])
+            idx = np.sort(order[:max(1, int(np.searchsorted(sizes, int(opts["max_atoms"]), side="right")))])
+        sub = [frames[k] for k in idx]
+        sub_idx = None if atom_indices is None else [atom_indices[k] for k in idx]
+        self.radial_result = fit_radial(self.potential, sub, sub_idx, tuple(self.design.weights),
+                                        self.weighting, max_iter=opts["max_iter"], tol=opts["tol"],
+                                        ridge_alpha=self.ridge_alpha)
+
     def update(self, frames, atom_indices=None):
-        """Add labelled frames and refit."""
+        """Add labelled frames and refit (MLIP mode: the linear
+        coefficients only, unless ``radial_fit.every_update``)."""
         frames = list(frames)
         if self.design is None:
             return self.fit(frames, atom_indices)
-        self.design.add(frames, atom_indices)
+        idx = [np.arange(len(f)) for f in frames] if atom_indices is None else [np.asarray(i, int)
+                                                                                  for i in atom_indices]
+        if self.mode == "mlip" and self.radial_fit["every_update"] and self._frames:
+            return self.fit(self._frames + frames, self._indices + idx)
+        self.design.add(frames, idx)
+        if self.mode == "mlip":  # kept for the grade rows, which depend on every coefficient
+            self._frames += frames
+            self._indices += idx
         self._active = None
         self._n_train += sum(len(f) if atom_indices is None else len(atom_indices[k]) for k, f in enumerate(frames))
         self._solve()
         return self
+
+    def _radial_site_rows(self, atoms):
+        """(N, n_radial_coeffs) d E_i / d (radial coefficients) of ``atoms``
+        at the current coefficients (MLIP mode's grade rows)."""
+        from .mtp_gradients import site_radial_rows
+        nbr, basis, rad = self.potential._kernel_args(atoms, True)
+        return site_radial_rows(nbr, basis, rad, self.potential.moment_coeffs)
 
     def _solve(self):
         X, y = self.design.X, self.design.y
@@ -234,19 +321,38 @@ class MTPModel:
                 raise ValueError("MTP grade: this model was loaded from a file, which keeps no training rows; "
                                  "refit it on its training frames to get an active set")
             rows = self.design.sites
+            self._projection = None
+            if self.mode == "mlip":
+                rows = np.hstack([rows, np.vstack([self._radial_site_rows(f) for f in self._frames])])
+                self._projection = _row_space(rows)
+                rows = rows @ self._projection
             if len(rows) < rows.shape[1]:
                 raise ValueError(f"MTP grade: {len(rows)} training neighbourhoods for {rows.shape[1]} parameters; "
                                  f"the active set needs at least as many")
             self._active = ActiveSet.from_rows(rows)
         return self._active
 
+    def grade_rows(self, atoms):
+        """(N, P') per-neighbourhood rows of D-optimality: d E_i / d
+        parameters (linear mode: species and moment coefficients; MLIP
+        mode: and the radial coefficients)."""
+        self._check()
+        values, _, _, types = self.potential.features(atoms)
+        rows = site_rows(values, types, len(self.species))
+        if self.mode == "mlip":
+            rows = np.hstack([rows, self._radial_site_rows(atoms)])
+        return rows
+
     def grade(self, atoms):
         """Extrapolation grade of each atom's neighbourhood (N,):
         max_j |(b A^-1)_j| against the active set; <= 1 (+ maxvol's
         tolerance) inside the training data, > 1 when extrapolating. The
-        configuration's grade is the maximum."""
-        values, _, _, types = self.potential.features(atoms)
-        return self.active_set().grade(site_rows(values, types, len(self.species)))
+        configuration's grade is the maximum. In the MLIP mode the rows are
+        first mapped onto the row space of the training rows (see
+        :func:`_row_space`)."""
+        active = self.active_set()
+        rows = self.grade_rows(atoms)
+        return active.grade(rows if self._projection is None else rows @ self._projection)
 
     def sample_coefficients(self, n, rng):
         """(n, P) coefficient vectors drawn from the posterior N(coef_, sigma_)
@@ -284,7 +390,8 @@ class MTPModel:
                 "settings": {"species": self.species, "level": self.level, "r_min": self.r_min, "r_max": self.r_max,
                              "radial_basis_size": self.radial_basis_size,
                              "basis_size": None if self.potential is None else self.potential.basis.size,
-                             "regression": self.regression, "weights": self.weights, "weighting": self.weighting}}
+                             "regression": self.regression, "weights": self.weights, "weighting": self.weighting,
+                             "mode": self.mode}}
 
     def calculator(self, return_std=False):
         from ..calculator import ModelCalculator
@@ -303,7 +410,8 @@ class MTPModel:
                 "r_min": self.r_min, "r_max": self.r_max, "radial_basis_size": self.radial_basis_size,
                 "n_radial": b.n_radial, "regression": self.regression, "weights": self.weights,
                 "weighting": self.weighting, "ridge_alpha": self.ridge_alpha, "ard_threshold": self.ard_threshold,
-                "alpha": self.alpha_, "n_train": self._n_train, "alpha_moments_count": b.alpha_moments_count,
+                "mode": self.mode, "radial_fit": self.radial_fit, "alpha": self.alpha_, "n_train": self._n_train,
+                "alpha_moments_count": b.alpha_moments_count,
                 "lambda": np.asarray(self.lambda_).tolist()}
         arrays = dict(coef=self.coef_, sigma=self.sigma_, radial=self.potential.radial_coeffs,
                       basic=b.alpha_index_basic, times=b.alpha_index_times, mapping=b.alpha_moment_mapping)
@@ -316,7 +424,8 @@ class MTPModel:
         self = cls(species=m["species"], level=m["level"], r_max=m["r_max"], r_min=m["r_min"],
                    radial_basis_size=m["radial_basis_size"], n_radial=m["n_radial"], regression=m["regression"],
                    weights=m["weights"], weighting=m["weighting"], ridge_alpha=m["ridge_alpha"],
-                   ard_threshold=m["ard_threshold"])
+                   ard_threshold=m["ard_threshold"], mode=m.get("mode", "linear"),
+                   radial_fit=m.get("radial_fit"))
         a = mf.arrays
         basis = MomentBasis(a["basic"], a["times"], a["mapping"], m["alpha_moments_count"], m["n_radial"])
         p = len(self.species) + basis.size
