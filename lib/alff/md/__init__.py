@@ -1,12 +1,18 @@
 """Molecular dynamics with the time loop in compiled code.
 
-For a :class:`~alff.models.mapped.MappedPotential` the whole loop runs in
-numba: forces from a Verlet neighbour list (built with the binned neighbour
-search of :mod:`alff.neighbors` at ``cutoff + skin``, reused until an atom
-moved more than ``skin / 2`` or the cell deformed too much), velocity Verlet,
-thermostat and barostat. Python only regains control to rebuild the list or
-write output. Any other model runs through its ASE calculator with the same
-integrator at Python speed.
+For a :class:`~alff.models.mapped.MappedPotential` and a moment tensor
+potential (:class:`~alff.models.linear.mtp.MomentTensorPotential` or a
+fitted :class:`~alff.models.linear.mtp_model.MTPModel`) the whole loop runs
+in numba: forces from a Verlet neighbour list (built with the binned
+neighbour search of :mod:`alff.neighbors` at ``cutoff + skin``, reused until
+an atom moved more than ``skin / 2`` or the cell deformed too much),
+velocity Verlet, thermostat and barostat. Python only regains control to
+rebuild the list or write output. Any other model runs through its ASE
+calculator with the same integrator at Python speed.
+
+With an MTP the loop can also compute the extrapolation grade of every step
+against an active set (``grade=True``) and stop at the first step whose
+grade reaches ``grade_break`` (:class:`MD`).
 
 Ensembles
 ---------

@@ -1,15 +1,25 @@
-"""The compiled MD loop of mapped potentials (numba) and its argument
-groups: the Verlet list, the system state, the integrator settings.
+"""The compiled MD loop (numba) and its argument groups: the Verlet list,
+the system state, the integrator settings.
 
-The loop and :func:`_forces` are ``fastmath`` and inline the force kernel
-(:func:`~alff.models.mapped_kernels.energy_forces`) and the 3x3 algebra;
-the compiled functions they call (:func:`_vectors`, the thermostat and
-barostat steps, the random numbers) are plain IEEE arithmetic
-(``fastmath=False``, set explicitly: numba would otherwise let a callee
-inherit its first caller's ``fastmath``). A compiled callee runs either its
-own machine code or its caller's copy of it, depending on what numba
-compiled and what it loaded from its cache; only without ``fastmath`` are
-the two bitwise the same (issue 12, :mod:`alff.kernels.parallel`).
+One loop, :func:`_run_chunk`, for every compiled potential: it calls
+:func:`_potential_forces`, which numba resolves at compile time by the type
+of the potential's argument tuple (an ``overload``, inlined): the spline
+tables of a mapped potential
+(:class:`~alff.models.mapped_kernels.SplineTables`) or the tables of a
+moment tensor potential (:class:`~.mtp_forces.MTPTables`). Each tuple type
+gets its own machine code of the loop, cached on disk like any other
+signature; the mapped potential's is the code it had before the MTP came.
+
+The loop and :func:`_forces` are ``fastmath`` and inline the mapped force
+kernel (:func:`~alff.models.mapped_kernels.energy_forces`) and the 3x3
+algebra; the compiled functions they call (:func:`_vectors`, the MTP
+kernels of :mod:`.mtp_forces`, the thermostat and barostat steps, the
+random numbers) are plain IEEE arithmetic (``fastmath=False``, set
+explicitly: numba would otherwise let a callee inherit its first caller's
+``fastmath``). A compiled callee runs either its own machine code or its
+caller's copy of it, depending on what numba compiled and what it loaded
+from its cache; only without ``fastmath`` are the two bitwise the same
+(issue 12, :mod:`alff.kernels.parallel`).
 """
 
 from __future__ import annotations
@@ -19,10 +29,13 @@ from typing import NamedTuple
 
 import numpy as np
 from ase import units
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
-from ..models.mapped_kernels import NeighborArrays, energy_forces
+from ..models.linear.mtp_kernels import MTPNeighbors
+from ..models.mapped_kernels import NeighborArrays, SplineTables, energy_forces
 from ..neighbors import neighbor_list
+from .mtp_forces import MTPTables, mtp_site_energy_forces, site_grade
 
 __all__ = ["VerletList", "VerletArrays", "MDSystem", "MDSettings", "EV_A3_TO_GPA"]
 
@@ -99,6 +112,7 @@ class MDSettings(NamedTuple):
     compressibility: float  # Berendsen compressibility (A^3/eV)
     tau_p: float            # barostat time constant
     ndof: int               # degrees of freedom of the thermostat
+    grade_break: float      # stop at the first step whose grade is >= this (largest float: never; no inf in fastmath)
 
 
 @njit(cache=True, fastmath=False)
@@ -137,6 +151,61 @@ def _forces_inline(x, cell, verlet, codes, tables):
 def _forces(x, cell, verlet, codes, tables):
     """:func:`_forces_inline` for calls from Python."""
     return _forces_inline(x, cell, verlet, codes, tables)
+
+
+def _potential_forces(x, cell, verlet, codes, tables):
+    """Energy, site energies (N,), forces (N, 3), virial (3, 3), ``bad``
+    and extrapolation grade of the potential whose arguments are ``tables``
+    at positions ``x`` (N, 3) in ``cell`` (3, 3), from the Verlet list
+    ``verlet`` (:class:`VerletArrays`) and the species ``codes`` (N,).
+
+    ``bad``: the closest neighbour entry below the potential's smallest
+    distance (-1 if none). The grade is max_i max_j |(b_i A^-1)_j| for
+    :class:`~.mtp_forces.MTPTables` with ``grade``, else 0. Compiled code
+    only: numba picks the implementation by the type of ``tables``
+    (:func:`_potential_forces_impl`).
+    """
+    raise NotImplementedError("_potential_forces is compiled code: call it from a numba function")
+
+
+@overload(_potential_forces, inline="always")
+def _potential_forces_impl(x, cell, verlet, codes, tables):
+    """The implementation of :func:`_potential_forces` for the type of
+    ``tables``: inlined into the caller, so a mapped potential's loop is the
+    code of :func:`_forces_inline` as before."""
+    if not isinstance(tables, types.NamedTuple):
+        return None
+    if tables.instance_class is SplineTables:
+        def mapped(x, cell, verlet, codes, tables):
+            energy, e_at, F, W, bad = _forces_inline(x, cell, verlet, codes, tables)
+            return energy, e_at, F, W, bad, 0.0
+        return mapped
+    if tables.instance_class is MTPTables:
+        def mtp(x, cell, verlet, codes, tables):
+            first, nbr = verlet.first, verlet.neighbor
+            D, d = _vectors(x, cell, first, nbr, verlet.shift)
+            bad = -1
+            closest = tables.radial.r_min
+            for q in range(d.shape[0]):
+                if d[q] < closest:
+                    closest = d[q]
+                    bad = q
+            n_values = x.shape[0] if tables.grade else 0
+            values = np.empty((n_values, tables.moment_coeffs.shape[0]))
+            e_at, F, W = mtp_site_energy_forces(MTPNeighbors(first, nbr, D, d, codes), tables.basis, tables.radial,
+                                                tables.species_coeffs, tables.moment_coeffs, values)
+            grade = 0.0
+            if tables.grade:
+                grade = site_grade(values, codes, tables.grade_species, tables.grade_moments)
+            return e_at.sum(), e_at, F, W, bad, grade
+        return mtp
+    return None
+
+
+@njit(cache=True, fastmath=True)
+def _forces_graded(x, cell, verlet, codes, tables):
+    """:func:`_potential_forces` for calls from Python."""
+    return _potential_forces(x, cell, verlet, codes, tables)
 
 
 @njit(cache=True, fastmath=False)
@@ -222,9 +291,10 @@ def _berendsen_mu(K, W, V, P0, kappa, dt, tau_p, baro, pbcmask):
 
 
 @njit(cache=True, fastmath=True)
-def _run_chunk(system, verlet, tables, settings, nsteps):
+def _run_chunk(system, verlet, tables, settings, nsteps, grades):
     """Integrate up to ``nsteps`` steps; stop early when the list must be
-    rebuilt.
+    rebuilt, when a pair comes closer than the potential covers, or at the
+    first step whose extrapolation grade reaches ``settings.grade_break``.
 
     Parameters
     ----------
@@ -233,16 +303,20 @@ def _run_chunk(system, verlet, tables, settings, nsteps):
         masses, periodic axes and species codes.
     verlet : VerletArrays
         The Verlet list and the positions and cell it was built at.
-    tables : SplineTables
-        The mapped potential.
+    tables : SplineTables or MTPTables
+        The potential (:func:`_potential_forces`).
     settings : MDSettings
         Time step, ensemble (0 nve, 1 langevin, 2 bussi), thermostat and
-        barostat (0 none, 1 isotropic, 2 anisotropic Berendsen) settings.
+        barostat (0 none, 1 isotropic, 2 anisotropic Berendsen) settings,
+        ``grade_break``.
     nsteps : int
+    grades : (nsteps,) float array
+        Filled with the extrapolation grade of each step done (0 without
+        a grade).
 
     Returns
     -------
-    (steps done, energy, need_rebuild, bad)
+    (steps done, energy, need_rebuild, bad, stopped by the grade)
     """
     x, v, m, cell = system.positions, system.velocities, system.masses, system.cell
     pbcmask, codes, F, W = system.pbc, system.codes, system.forces, system.virial
@@ -286,7 +360,8 @@ def _run_chunk(system, verlet, tables, settings, nsteps):
             for i in range(n):
                 for a in range(3):
                     x[i, a] *= mu[a]
-        energy, e_at, Fn, Wn, bad = _forces_inline(x, cell, verlet, codes, tables)
+        energy, e_at, Fn, Wn, bad, grade = _potential_forces(x, cell, verlet, codes, tables)
+        grades[step] = grade
         for i in range(n):
             for a in range(3):
                 F[i, a] = Fn[i, a]
@@ -306,7 +381,9 @@ def _run_chunk(system, verlet, tables, settings, nsteps):
                 for a in range(3):
                     v[i, a] *= lam
         if bad >= 0:
-            return step + 1, energy, False, bad
+            return step + 1, energy, False, bad, False
+        if grade >= settings.grade_break:
+            return step + 1, energy, False, bad, True
         # Verlet-list validity: displacement relative to the affinely
         # deformed build positions, and the cell deformation
         A = np.zeros((3, 3))
@@ -326,5 +403,5 @@ def _run_chunk(system, verlet, tables, settings, nsteps):
             for b in range(3):
                 strain = max(strain, abs(A[a, b] - (1.0 if a == b else 0.0)))
         if 2.0 * math.sqrt(dmax) + 2.0 * strain * (rc + skin) > skin:
-            return step + 1, energy, True, bad
-    return nsteps, energy, False, bad
+            return step + 1, energy, True, bad, False
+    return nsteps, energy, False, bad, False

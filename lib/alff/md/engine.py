@@ -1,6 +1,7 @@
-"""The MD driver: compiled loop for mapped potentials, the shared Python
-step (:meth:`alff.dynamics.Integrator.step`) for any other ASE calculator;
-thermo rows and trajectory output."""
+"""The MD driver: the compiled loop for mapped potentials and moment tensor
+potentials, the shared Python step (:meth:`alff.dynamics.Integrator.step`)
+for any other ASE calculator; thermo rows, trajectory output and the
+extrapolation grade of an MTP."""
 
 from __future__ import annotations
 
@@ -10,23 +11,32 @@ import time
 import numpy as np
 
 from ..dynamics import Integrator, thermalize
+from ..models.linear.maxvol import ActiveSet
+from ..models.linear.mtp import MomentTensorPotential, MTPInputError
+from ..models.linear.mtp_model import MTPModel
 from ..models.mapped import OutOfRangeError
 from .compiled import (EV_A3_TO_GPA, FS, KB, MDSettings, MDSystem, VerletList, _berendsen_mu, _bussi_factor,
-                       _forces, _kinetic, _run_chunk, _seed, _verlet_arrays)
+                       _forces_graded, _kinetic, _run_chunk, _seed, _verlet_arrays)
+from .mtp_forces import mtp_tables
 
 __all__ = ["MD"]
 
 
 class MD:
-    """Molecular dynamics of an ASE ``Atoms`` with a mapped potential
-    (compiled loop) or any ASE calculator.
+    """Molecular dynamics of an ASE ``Atoms`` with a mapped potential or a
+    moment tensor potential (compiled loop) or any ASE calculator.
 
     Parameters
     ----------
     atoms : ase.Atoms
         Positions, cell, pbc, masses and (optional) momenta; it is updated
         in place at every output.
-    potential : MappedPotential or ase Calculator
+    potential : MappedPotential, MomentTensorPotential, MTPModel or ase Calculator
+        A fitted :class:`~alff.models.linear.mtp_model.MTPModel` runs its
+        :attr:`potential`. Atoms closer than a compiled potential covers
+        (a mapped potential's ``rmin``, an MTP's ``r_min``) stop the run
+        with :class:`~alff.models.mapped.OutOfRangeError` or
+        :class:`~alff.models.linear.mtp.MTPInputError` naming the atoms.
     timestep_fs : float
     ensemble : {'nve', 'langevin', 'bussi'}
     temperature_K : float
@@ -45,11 +55,41 @@ class MD:
     skin : float
         Verlet skin (A).
     seed : int
+    grade : bool or ActiveSet
+        Compute every step the extrapolation grade of the configuration,
+        max over atoms i and parameters j of |(b_i A^-1)_j| with the site
+        row b_i = [one-hot species, B_a(i)] and the active set A:
+        ``True`` takes the MTPModel's :meth:`active_set`, an
+        :class:`~alff.models.linear.maxvol.ActiveSet` is used as given
+        (with an MTPModel or a MomentTensorPotential). Thermo rows then
+        have a ``grade_max`` column (the largest grade since the previous
+        row) and :attr:`grades` holds the grade of every step.
+    grade_break : float, optional
+        With ``grade``: stop the run at the first step whose grade is
+        >= ``grade_break``, with the atoms at that step, a thermo row (and
+        a trajectory frame, when writing one) for it, and record it in
+        :attr:`stopped_by_grade` (the step) and :attr:`stop_grade` (its
+        grade); :meth:`run` returns normally. A start configuration at or
+        above it stops the run before the first step.
+
+    Attributes
+    ----------
+    step : int
+        Steps done since construction.
+    grades : (step + 1,) float array
+        With ``grade``: the grade at step 0, 1, ..., :attr:`step`.
+    stopped_by_grade : int or None
+        The step at which the last :meth:`run` stopped on ``grade_break``.
+    stop_grade : float or None
+        Its grade.
+    mapped, compiled : bool
+        A mapped potential; the compiled loop (a mapped potential or an MTP).
     """
 
     def __init__(self, atoms, potential, timestep_fs=1.0, ensemble="nve", temperature_K=300.0,
                  friction_per_fs=0.01, tau_fs=100.0, pressure_GPa=None, barostat="isotropic",
-                 compressibility_per_GPa=1.0 / 76.0, tau_p_fs=500.0, skin=1.0, seed=0):
+                 compressibility_per_GPa=1.0 / 76.0, tau_p_fs=500.0, skin=1.0, seed=0, grade=False,
+                 grade_break=None):
         if ensemble not in ("nve", "langevin", "bussi"):
             raise ValueError(f"ensemble must be nve, langevin or bussi, got '{ensemble}'")
         if barostat not in ("isotropic", "anisotropic"):
@@ -68,6 +108,11 @@ class MD:
         self.seed = int(seed)
         self.step = 0
         self.mapped = hasattr(potential, "kernel_args")  # a compiled kernel: the compiled loop
+        self.mtp, self.active = self._mtp_setup(potential, grade, grade_break)
+        self.compiled = self.mapped or self.mtp is not None
+        self.grade_break = None if grade_break is None else float(grade_break)
+        self.stopped_by_grade = self.stop_grade = None
+        self._grades, self._row_grade = [], 0.0
         m = atoms.get_masses()
         self.m = np.ascontiguousarray(m, float)
         rng = np.random.default_rng(seed)
@@ -75,9 +120,9 @@ class MD:
             atoms.set_momenta(thermalize(m, self.T, rng))
         self.ndof = 3 * len(atoms) - 3
         self.timings = {"force_loop_s": 0.0, "rebuild_s": 0.0, "output_s": 0.0}
-        if self.mapped:
-            self.codes = potential.codes(atoms)
-            self.vl = VerletList(potential.cutoff, skin)
+        if self.compiled:
+            self.codes = potential.codes(atoms) if self.mapped else self.mtp.types(atoms)
+            self.vl = VerletList(potential.cutoff if self.mapped else self.mtp.r_max, skin)
             _seed(self.seed)
         else:
             self.rng = rng
@@ -85,8 +130,60 @@ class MD:
             _seed(self.seed)  # the Bussi step draws from numba's generator
 
     # ------------------------------------------------------------- helpers
-    def _mapped_args(self):
-        return self.potential.kernel_args()
+    @staticmethod
+    def _mtp_setup(potential, grade, grade_break):
+        """(MomentTensorPotential or None, ActiveSet or None) of the
+        arguments; errors for a grade without an active set."""
+        mtp = potential if isinstance(potential, MomentTensorPotential) else None
+        if isinstance(potential, MTPModel):
+            if potential.coef_ is None:
+                raise RuntimeError("MD: the MTPModel is not fitted: call fit first")
+            mtp = potential.potential
+        active = grade if isinstance(grade, ActiveSet) else None
+        if grade is True:
+            if not isinstance(potential, MTPModel):
+                raise ValueError(f"MD(grade=True) needs an MTPModel (its active set), got a "
+                                 f"{type(potential).__name__}; pass grade=<ActiveSet> for a bare potential")
+            if getattr(potential, "mode", "linear") != "linear":
+                raise ValueError(f"MD(grade=True): the loop grades the site rows [one-hot species, B_a(i)] of the "
+                                 f"linear mode; a mode={potential.mode!r} model's grade rows also hold d E_i / d "
+                                 f"radial coefficients (use model.grade on frames, or grade=<ActiveSet> of site rows)")
+            active = potential.active_set()
+        elif grade is not False and active is None:
+            raise TypeError(f"MD: grade must be True, False or an ActiveSet, got {type(grade).__name__}")
+        if active is not None and mtp is None:
+            raise ValueError(f"MD: the extrapolation grade needs a moment tensor potential, got a "
+                             f"{type(potential).__name__}")
+        if grade_break is not None and active is None:
+            raise ValueError("MD: grade_break needs grade=True (or an ActiveSet)")
+        return mtp, active
+
+    @property
+    def grading(self):
+        """The loop computes the extrapolation grade."""
+        return self.active is not None
+
+    @property
+    def grades(self):
+        """(step + 1,) grade of every step so far (empty without ``grade``)."""
+        return np.concatenate(self._grades) if self._grades else np.zeros(0)
+
+    def _tables(self):
+        """The compiled potential's argument tuple."""
+        if self.mapped:
+            return self.potential.kernel_args()
+        return mtp_tables(self.mtp, self.active)
+
+    def _out_of_range(self, x, cell):
+        """Raise the potential's own error naming the atoms closer than it covers."""
+        a = self.atoms
+        a.positions[:] = x
+        a.set_cell(cell, scale_atoms=False)
+        if self.mapped:
+            self.potential.predict(a)  # raises OutOfRangeError naming the atoms
+            raise OutOfRangeError("a pair left the mapped range")
+        self.mtp.neighbors(a)  # raises MTPInputError naming the atoms
+        raise MTPInputError(f"a pair is closer than the MTP's r_min = {self.mtp.r_min:g} A")
 
     def thermo(self, energy, W):
         a = self.atoms
@@ -94,9 +191,13 @@ class MD:
         T = 2.0 * ek / (self.ndof * KB)
         V = a.get_volume() if a.pbc.all() else 0.0
         P = (2.0 * ek - np.trace(W)) / (3.0 * V) * EV_A3_TO_GPA if V > 0 else float("nan")
-        return {"step": self.step, "time_ps": self.step * self.dt / FS / 1000.0, "temperature_K": T,
-                "potential_energy_eV": energy, "kinetic_energy_eV": ek, "total_energy_eV": energy + ek,
-                "pressure_GPa": P, "volume_A3": V}
+        row = {"step": self.step, "time_ps": self.step * self.dt / FS / 1000.0, "temperature_K": T,
+               "potential_energy_eV": energy, "kinetic_energy_eV": ek, "total_energy_eV": energy + ek,
+               "pressure_GPa": P, "volume_A3": V}
+        if self.grading:
+            row["grade_max"] = self._row_grade
+            self._row_grade = 0.0
+        return row
 
     # ----------------------------------------------------------------- run
     def run(self, steps, thermo_every=100, trajectory=None, traj_every=0, thermo_csv=None, progress=None):
@@ -118,13 +219,18 @@ class MD:
         -------
         list of dict
             Thermo rows (step, time_ps, temperature_K, potential /
-            kinetic / total energy, pressure_GPa, volume_A3).
+            kinetic / total energy, pressure_GPa, volume_A3; with a grade
+            grade_max). A run stopped by ``grade_break`` ends with the row
+            of the step that stopped it (:attr:`stopped_by_grade`).
         """
         a = self.atoms
         x = np.array(a.positions, float)
         v = np.array(a.get_momenta() / self.m[:, None], float)  # ASE velocity units
         cell = np.array(a.cell[:], float)
         pbc = np.asarray(a.pbc, bool)
+        self.stopped_by_grade = self.stop_grade = None
+        if self.compiled:
+            self._args = self._tables()
         energy, F, W = self._initial_forces(x, cell, pbc)
         target = self.step + int(steps)
         traj_every = int(traj_every) if trajectory else 0
@@ -133,15 +239,16 @@ class MD:
             out.thermo(x, v, cell, energy, W)
             if traj_every:
                 out.frame(x)
-            while self.step < target:
+            while self.step < target and self.stopped_by_grade is None:
                 nxt = target
                 for every in (thermo_every, traj_every):
                     if every:
                         nxt = min(nxt, (self.step // every + 1) * every)
                 energy = self._chunk(x, v, cell, pbc, F, W, nxt - self.step)
-                if self.step % thermo_every == 0 or self.step == target:
+                stop = self.stopped_by_grade is not None
+                if self.step % thermo_every == 0 or self.step == target or stop:
                     out.thermo(x, v, cell, energy, W)
-                if traj_every and self.step % traj_every == 0:
+                if traj_every and (self.step % traj_every == 0 or stop):
                     out.frame(x)
         finally:
             out.close()
@@ -154,28 +261,32 @@ class MD:
         """``todo`` steps (fewer when the compiled loop must rebuild its
         Verlet list); the arrays are updated in place. Returns the energy."""
         t0 = time.perf_counter()
-        if not self.mapped:
+        if not self.compiled:
             energy = self._python_steps(x, v, cell, pbc, F, W, todo)
             self.step += todo
             self.timings["force_loop_s"] += time.perf_counter() - t0
             return energy
-        done, energy, rebuild, bad = _run_chunk(
+        grades = np.zeros(todo)
+        # grade_break None: the largest float, never reached (the loop is fastmath: no infinities)
+        brk = np.finfo(float).max if self.grade_break is None else min(self.grade_break, np.finfo(float).max)
+        done, energy, rebuild, bad, stopped = _run_chunk(
             MDSystem(positions=x, velocities=v, masses=self.m, cell=cell, pbc=pbc, codes=self.codes, forces=F,
                      virial=W),
-            _verlet_arrays(self.vl), self._mapped_args(),
+            _verlet_arrays(self.vl), self._args,
             MDSettings(timestep=self.dt, ensemble={"nve": 0, "langevin": 1, "bussi": 2}[self.ensemble],
                        temperature=self.T, friction=self.gamma, tau=self.tau, barostat=self.baro,
                        pressure=0.0 if self.pressure is None else self.pressure / EV_A3_TO_GPA,
-                       compressibility=self.kappa, tau_p=self.tau_p, ndof=self.ndof),
-            todo)
+                       compressibility=self.kappa, tau_p=self.tau_p, ndof=self.ndof, grade_break=brk),
+            todo, grades)
         self.step += done
         self.timings["force_loop_s"] += time.perf_counter() - t0
+        if self.grading and done:
+            self._grades.append(grades[:done])
+            self._row_grade = max(self._row_grade, float(grades[:done].max()))
         if bad >= 0:
-            a = self.atoms
-            a.positions[:] = x
-            a.set_cell(cell, scale_atoms=False)
-            self.potential.predict(a)  # raises OutOfRangeError naming the atoms
-            raise OutOfRangeError("a pair left the mapped range")
+            self._out_of_range(x, cell)
+        if stopped:
+            self.stopped_by_grade, self.stop_grade = self.step, float(grades[done - 1])
         if rebuild:
             t0 = time.perf_counter()
             self.vl.build(x, cell, pbc)
@@ -183,11 +294,17 @@ class MD:
         return energy
 
     def _initial_forces(self, x, cell, pbc):
-        if self.mapped:
+        if self.compiled:
             self.vl.build(x, cell, pbc)
-            e, _, F, W, bad = _forces(x, cell, _verlet_arrays(self.vl), self.codes, self._mapped_args())
+            e, _, F, W, bad, grade = _forces_graded(x, cell, _verlet_arrays(self.vl), self.codes, self._args)
             if bad >= 0:
-                self.potential.predict(self.atoms)
+                self._out_of_range(x, cell)
+            if self.grading:
+                if sum(len(g) for g in self._grades) == self.step:  # not yet recorded (the first run)
+                    self._grades.append(np.array([grade]))
+                self._row_grade = grade
+                if self.grade_break is not None and grade >= self.grade_break:
+                    self.stopped_by_grade, self.stop_grade = self.step, float(grade)
             return e, np.ascontiguousarray(F), np.ascontiguousarray(W)
         return self._ase_forces(x, cell)
 
