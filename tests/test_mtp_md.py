@@ -199,3 +199,16 @@ def test_an_mlip_mode_model_runs_but_has_no_loop_grade():
     assert md.step == 20
     with pytest.raises(ValueError, match="linear mode; a mode='mlip' model"):
         MD(crystal(2), mlip, grade=True)
+
+
+def test_a_model_refitted_between_runs_runs_its_new_coefficients():
+    m = MTPModel(level=8, r_max=4.5).fit(emt_cu(6, 2))
+    md = MD(crystal(2), m, timestep_fs=2.0, temperature_K=300.0, seed=7, grade=True)
+    md.run(5, thermo_every=5)
+    before = m.potential.moment_coeffs.copy()
+    m.update(emt_cu(6, 3))
+    assert not np.allclose(m.potential.moment_coeffs, before)
+    rows = md.run(5, thermo_every=5)
+    e_ref, _, _ = m.potential.evaluate(md.atoms)
+    assert rows[-1]["potential_energy_eV"] == pytest.approx(e_ref.sum(), abs=1e-9)
+    assert md.grades[-1] == pytest.approx(m.grade(md.atoms).max(), rel=1e-10)  # against the new active set

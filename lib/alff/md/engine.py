@@ -109,6 +109,7 @@ class MD:
         self.step = 0
         self.mapped = hasattr(potential, "kernel_args")  # a compiled kernel: the compiled loop
         self.mtp, self.active = self._mtp_setup(potential, grade, grade_break)
+        self._model_grade = grade is True
         self.compiled = self.mapped or self.mtp is not None
         self.grade_break = None if grade_break is None else float(grade_break)
         self.stopped_by_grade = self.stop_grade = None
@@ -169,9 +170,16 @@ class MD:
         return np.concatenate(self._grades) if self._grades else np.zeros(0)
 
     def _tables(self):
-        """The compiled potential's argument tuple."""
+        """The compiled potential's argument tuple, at the start of every
+        run: an MTPModel refitted between runs runs its new coefficients
+        (and, with ``grade=True``, its new active set)."""
         if self.mapped:
             return self.potential.kernel_args()
+        if isinstance(self.potential, MTPModel):
+            self.mtp = self.potential.potential
+            if self._model_grade:
+                self.active = self.potential.active_set()
+            self.codes = self.mtp.types(self.atoms)
         return mtp_tables(self.mtp, self.active)
 
     def _out_of_range(self, x, cell):
