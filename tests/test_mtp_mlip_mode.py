@@ -215,3 +215,24 @@ def test_two_species_radial_fit_lowers_the_loss():
     assert res.loss < 0.5 * res.loss_start
     # the two orders of a species pair are independent parameters
     assert not np.allclose(pot.radial_coeffs[0, 1], pot.radial_coeffs[1, 0])
+
+
+def test_a_rank_deficient_basis_grades_in_its_row_space(cu_data):
+    """One species at level 16 has an exactly dependent basis function: the
+    active set is built in the row space of the training rows, and the
+    compiled MD loop's grade (through the model's grade matrix) equals the
+    model's."""
+    from alff.md import MD
+    train, _ = cu_data
+    m = MTPModel(level=16, r_max=5.0, r_min=1.6).fit(train)
+    m.active_set()
+    assert m._projection is not None and m._projection.shape[1] < 1 + m.potential.basis.size
+    tol = m.active_set().tol
+    assert max(m.grade(f).max() for f in train) <= 1 + tol + 1e-9
+    squeezed = train[0].copy()
+    squeezed.set_cell(squeezed.cell * 0.85, scale_atoms=True)
+    assert m.grade(squeezed).max() > 10
+    a = train[2].copy()
+    md = MD(a, m, grade=True, seed=1)
+    md.run(3, thermo_every=3)
+    assert md.grades[-1] == pytest.approx(m.grade(md.atoms).max(), rel=1e-8)

@@ -149,7 +149,7 @@ class MD:
                 raise ValueError(f"MD(grade=True): the loop grades the site rows [one-hot species, B_a(i)] of the "
                                  f"linear mode; a mode={potential.mode!r} model's grade rows also hold d E_i / d "
                                  f"radial coefficients (use model.grade on frames, or grade=<ActiveSet> of site rows)")
-            active = potential.active_set()
+            active = potential.grade_matrix()
         elif grade is not False and active is None:
             raise TypeError(f"MD: grade must be True, False or an ActiveSet, got {type(grade).__name__}")
         if active is not None and mtp is None:
@@ -178,7 +178,7 @@ class MD:
         if isinstance(self.potential, MTPModel):
             self.mtp = self.potential.potential
             if self._model_grade:
-                self.active = self.potential.active_set()
+                self.active = self.potential.grade_matrix()
             self.codes = self.mtp.types(self.atoms)
         return mtp_tables(self.mtp, self.active)
 

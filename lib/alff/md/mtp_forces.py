@@ -43,9 +43,12 @@ def mtp_tables(potential, active_set=None):
     Parameters
     ----------
     potential : MomentTensorPotential
-    active_set : ActiveSet, optional
-        :meth:`~alff.models.linear.mtp_model.MTPModel.active_set`; with it
-        the loop computes the grade max_i max_j |(b_i A^-1)_j| every step.
+    active_set : ActiveSet or (P, r) float array, optional
+        An active set of site rows, or the matrix G of
+        :meth:`~alff.models.linear.mtp_model.MTPModel.grade_matrix` (the
+        model's row-space map times A^-1); with it the loop computes the
+        grade max_i max_j |(b_i G)_j| every step (G = A^-1 for an active
+        set).
 
     Raises
     ------
@@ -64,8 +67,8 @@ def mtp_tables(potential, active_set=None):
     empty = np.zeros((0, 0))
     species_rows, moment_rows = empty, empty
     if active_set is not None:
-        inv = np.asarray(active_set.inverse, float)
-        if inv.shape != (ns + b.size, ns + b.size):
+        inv = np.asarray(getattr(active_set, "inverse", active_set), float)
+        if inv.ndim != 2 or inv.shape[0] != ns + b.size:
             raise ValueError(f"the active set has {inv.shape[0]} parameters, the MTP's site rows {ns + b.size} "
                              f"({ns} species + {b.size} basis functions)")
         species_rows, moment_rows = np.ascontiguousarray(inv[:ns]), np.ascontiguousarray(inv[ns:])

@@ -61,13 +61,16 @@ def _min_distance(frames):
 def _row_space(rows, rtol=1e-9):
     """(P, r) map of rows onto an orthonormal basis of their row space
     (columns scaled to unit RMS first, singular values below ``rtol`` times
-    the largest dropped).
+    the largest dropped), or None when the rows have full rank P (then
+    :meth:`MTPModel.active_set` holds the rows as they are).
 
     The MLIP mode's rows (d E_i / d all parameters) are exactly linearly
     dependent: each basis function is a homogeneous polynomial of the
     radial coefficients, so c . dE_i/dc = sum_a xi_a deg_a B_a(i) for every
     neighbourhood (Euler), and the active set of the raw rows would be
-    singular. The grade is invariant under an invertible map of the
+    singular. In the linear mode, one species' basis has exactly dependent
+    functions from level 16 on (one at level 16), and few or symmetric
+    training neighbourhoods leave others unexcited. The grade is invariant under an invertible map of the
     columns, so it is computed in these coordinates; directions no training
     row spans (the symmetry directions) are dropped.
     """
@@ -75,6 +78,8 @@ def _row_space(rows, rtol=1e-9):
     scale[scale == 0] = 1.0
     _, sv, vt = np.linalg.svd(rows / scale, full_matrices=False)
     keep = sv > rtol * sv[0]
+    if keep.all():
+        return None  # full rank: the active set works on the rows as they are
     return vt[keep].T / scale[:, None]
 
 
@@ -321,10 +326,10 @@ class MTPModel:
                 raise ValueError("MTP grade: this model was loaded from a file, which keeps no training rows; "
                                  "refit it on its training frames to get an active set")
             rows = self.design.sites
-            self._projection = None
             if self.mode == "mlip":
                 rows = np.hstack([rows, np.vstack([self._radial_site_rows(f) for f in self._frames])])
-                self._projection = _row_space(rows)
+            self._projection = _row_space(rows)
+            if self._projection is not None:
                 rows = rows @ self._projection
             if len(rows) < rows.shape[1]:
                 raise ValueError(f"MTP grade: {len(rows)} training neighbourhoods for {rows.shape[1]} parameters; "
@@ -347,12 +352,18 @@ class MTPModel:
         """Extrapolation grade of each atom's neighbourhood (N,):
         max_j |(b A^-1)_j| against the active set; <= 1 (+ maxvol's
         tolerance) inside the training data, > 1 when extrapolating. The
-        configuration's grade is the maximum. In the MLIP mode the rows are
-        first mapped onto the row space of the training rows (see
-        :func:`_row_space`)."""
+        configuration's grade is the maximum. The rows are first mapped
+        onto the row space of the training rows (see :func:`_row_space`)."""
         active = self.active_set()
         rows = self.grade_rows(atoms)
         return active.grade(rows if self._projection is None else rows @ self._projection)
+
+    def grade_matrix(self):
+        """(P', r) matrix G with grade = max_j |(b G)_j| for a raw grade row
+        b (:meth:`grade_rows`): the row-space map times the active set's
+        inverse (what the compiled MD loop multiplies by)."""
+        inv = self.active_set().inverse
+        return inv if self._projection is None else self._projection @ inv
 
     def sample_coefficients(self, n, rng):
         """(n, P) coefficient vectors drawn from the posterior N(coef_, sigma_)
