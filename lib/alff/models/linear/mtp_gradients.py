@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .mtp_kernels import _radial_basis, _unit_powers
+from .mtp_kernels import _pair_radial, _radial_basis, _unit_powers
 
 __all__ = ["mtp_loss_gradient", "pair_tangent", "site_radial_rows"]
 
@@ -50,6 +50,19 @@ def pair_tangent(first, j, D, force_residual, virial_residual, w_force, w_stress
     if virial_residual is not None and w_stress > 0:
         t += w_stress * D @ np.asarray(virial_residual, float).T
     return np.ascontiguousarray(t)
+
+
+@njit(cache=True, inline="always")
+def _mono_grad_dot(up, pa, pb, pc, tangent, m):
+    """grad_u (u_x^pa u_y^pb u_z^pc) . tangent[m], from the powers ``up``."""
+    gt = 0.0
+    if pa > 0:
+        gt += pa * up[pa - 1, 0] * up[pb, 1] * up[pc, 2] * tangent[m, 0]
+    if pb > 0:
+        gt += pb * up[pa, 0] * up[pb - 1, 1] * up[pc, 2] * tangent[m, 1]
+    if pc > 0:
+        gt += pc * up[pa, 0] * up[pb, 1] * up[pc - 1, 2] * tangent[m, 2]
+    return gt
 
 
 def site_radial_rows(nbr, basis, rad, moment_coeffs):
@@ -124,16 +137,7 @@ def mtp_loss_gradient(nbr, basis, rad, moment_coeffs, tangent, energy_weight, si
             r = d[m]
             if r >= r_max:
                 continue
-            _radial_basis(r, r_min, r_max, scaling, size, q, dq)
-            tj = types[j[m]]
-            for mu in range(n_radial):
-                s = 0.0
-                ds = 0.0
-                for k in range(size):
-                    s += radial[ti, tj, mu, k] * q[k]
-                    ds += radial[ti, tj, mu, k] * dq[k]
-                f[mu] = s
-                df[mu] = ds
+            _pair_radial(r, ti, types[j[m]], radial, r_min, r_max, scaling, q, dq, f, df)
             inv_r = 1.0 / r
             for x in range(3):
                 u[x] = D[m, x] * inv_r
@@ -144,13 +148,7 @@ def mtp_loss_gradient(nbr, basis, rad, moment_coeffs, tangent, energy_weight, si
                 mk = up[pa, 0] * up[pb, 1] * up[pc, 2]
                 mono[k] = mk
                 # (grad_u mono - |p| mono u) . t / r  and  mono (u . t)
-                gt = 0.0
-                if pa > 0:
-                    gt += pa * up[pa - 1, 0] * up[pb, 1] * up[pc, 2] * tangent[m, 0]
-                if pb > 0:
-                    gt += pb * up[pa, 0] * up[pb - 1, 1] * up[pc, 2] * tangent[m, 1]
-                if pc > 0:
-                    gt += pc * up[pa, 0] * up[pb, 1] * up[pc - 1, 2] * tangent[m, 2]
+                gt = _mono_grad_dot(up, pa, pb, pc, tangent, m)
                 mgrad[k, 0] = (gt - (pa + pb + pc) * mk * ut) * inv_r  # angular part of d(mono)/dD . t
                 mgrad[k, 1] = mk * ut                                 # radial part (times f')
             for b in range(n_basic):
@@ -202,13 +200,7 @@ def mtp_loss_gradient(nbr, basis, rad, moment_coeffs, tangent, energy_weight, si
                         continue
                     pa, pb, pc = mono_pow[k, 0], mono_pow[k, 1], mono_pow[k, 2]
                     mk = up[pa, 0] * up[pb, 1] * up[pc, 2]
-                    gt = 0.0
-                    if pa > 0:
-                        gt += pa * up[pa - 1, 0] * up[pb, 1] * up[pc, 2] * tangent[m, 0]
-                    if pb > 0:
-                        gt += pb * up[pa, 0] * up[pb - 1, 1] * up[pc, 2] * tangent[m, 1]
-                    if pc > 0:
-                        gt += pc * up[pa, 0] * up[pb, 1] * up[pc - 1, 2] * tangent[m, 2]
+                    gt = _mono_grad_dot(up, pa, pb, pc, tangent, m)
                     s_val += a_ * mk + b_ * (gt - (pa + pb + pc) * mk * ut) * inv_r
                     s_der += b_ * mk * ut
                 for k in range(size):

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["mtp_energy_forces", "mtp_features", "neighbor_offsets", "monomials", "MTPNeighbors", "MTPBasisArrays",
+__all__ = ["mtp_energy_forces", "mtp_site_energy_forces", "mtp_features", "neighbor_offsets", "monomials", "MTPNeighbors", "MTPBasisArrays",
            "MTPRadial"]
 
 
@@ -158,15 +158,25 @@ def monomials(basic):
     return np.ascontiguousarray(powers, np.int64), np.ascontiguousarray(index.reshape(-1), np.int64)
 
 
-@njit(cache=True)
-def mtp_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs):
-    """Site energies, forces and virial of an MTP.
+@njit(cache=True, fastmath=False)
+def mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs, values):
+    """Site energies, forces and virial of an MTP, and the basis values.
 
-    ``nbr`` :class:`MTPNeighbors`, ``basis`` :class:`MTPBasisArrays`,
-    ``rad`` :class:`MTPRadial`, ``species_coeffs`` (n_species,),
-    ``moment_coeffs`` (S,). The backward pass sums the basic moments' adjoints per
-    direction monomial first, so each neighbour costs one gradient per
-    distinct monomial, not per basic moment.
+    The backward pass sums the basic moments' adjoints per direction
+    monomial first, so each neighbour costs one gradient per distinct
+    monomial, not per basic moment.
+
+    Parameters
+    ----------
+    nbr : MTPNeighbors
+        Neighbour list sorted by centre; entries with r >= r_max are
+        skipped (a Verlet list with a skin works as is).
+    basis : MTPBasisArrays
+    rad : MTPRadial
+    species_coeffs : (n_species,) float array
+    moment_coeffs : (S,) float array
+    values : (N, S) or (0, S) float array
+        Filled with B_a(i) (written only when it has N rows).
 
     Returns
     -------
@@ -179,8 +189,8 @@ def mtp_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs):
     basic, times, mapping, n_moments, mono_pow, mono_of = basis
     radial, r_min, r_max, scaling = rad
     n = types.shape[0]
-    n_basic = basic.shape[0]
-    n_mono = mono_pow.shape[0]
+    keep = values.shape[0] == n
+    n_basic, n_mono = basic.shape[0], mono_pow.shape[0]
     n_radial, size = radial.shape[2], radial.shape[3]
     max_pow = 0
     for b in range(n_basic):
@@ -221,6 +231,8 @@ def mtp_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs):
         for a in range(mapping.shape[0]):
             e += moment_coeffs[a] * moment[mapping[a]]
             g[mapping[a]] += moment_coeffs[a]
+            if keep:
+                values[i, a] = moment[mapping[a]]
         energies[i] = e
         for t in range(times.shape[0] - 1, -1, -1):
             gk = g[times[t, 3]] * times[t, 2]
@@ -273,6 +285,26 @@ def mtp_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs):
                 for c in range(3):
                     virial[a, c] += gv[a] * D[m, c]
     return energies, forces, virial
+
+
+@njit(cache=True, fastmath=False)
+def mtp_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs):
+    """Site energies, forces and virial of an MTP.
+
+    ``nbr`` :class:`MTPNeighbors`, ``basis`` :class:`MTPBasisArrays`,
+    ``rad`` :class:`MTPRadial`, ``species_coeffs`` (n_species,),
+    ``moment_coeffs`` (S,): :func:`mtp_site_energy_forces` without the
+    basis values.
+
+    Returns
+    -------
+    energies : (N,) float array
+    forces : (N, 3) float array
+    virial : (3, 3) float array
+        sum over pairs of dE/dr_ij (x) r_ij (eV).
+    """
+    return mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs,
+                                  np.zeros((0, moment_coeffs.shape[0])))
 
 
 @njit(cache=True)
