@@ -1,24 +1,40 @@
 """Benchmark: alff's moment tensor potential on DFT data and its speed.
 
-Accuracy: for each element, the linear-mode MTP (``model.kind: mtp``) is
+Accuracy: for each element, the MTP (``model.kind: mtp``) is
 fitted on the whole ``DIR/<El>_train.xyz[.gz]`` and tested on
 ``DIR/<El>_test.xyz[.gz]`` (the layout of data/zuo2020: Zuo et al. 2020);
 energy MAE (meV/atom), force MAE (eV/A), basis size, fit time, and the same
 for alff's GP on ``--gp-envs`` random force environments (0 skips it).
 
 Speed, same run, on one cell of ``--speed-cells`` fcc Cu conventional cells
-per side (7: 1372 atoms), rattled: microseconds per atom for energy + forces
-of alff's MTP (numba, neighbour list included), of motep's C engine on the
-same ``.mtp`` file (its fastest), and of LAMMPS ``pair_style snap`` with the
-Zuo et al. SNAP file of the element (per atom-step of a short NVE run).
-alff's MTP is timed as a single-point call: the compiled MD loop does not
-drive it yet (issue 14), so its number includes a neighbour-list build per
-call, which an MD loop would amortise.
+per side (7: 1372 atoms), rattled: microseconds per atom-step of the fitted
+MTP in alff.md's compiled MD loop (NVE, 1 fs, Verlet list with a 1 A skin,
+rebuilds included), beside LAMMPS ``pair_style snap`` with the Zuo et al.
+SNAP file of the element (a short NVE run) and motep's C engine on the same
+``.mtp`` file (its fastest; an energy + forces call, neighbour list
+included, as an ASE-driven MD step would be; alff's single-point call is
+listed too). The grade overhead: the same MD with ``grade=True`` (the
+extrapolation grade of every step against the active set) over the MD
+without (``grade_ratio``; the target is below 1.3), against the model's
+active set (in the row space of its training rows). In the MLIP mode the
+loop does not compute the radial part of the grade rows; the grade is then
+timed against an active set of the training site rows with 1e-6 relative
+noise (the cost does not depend on the values; ``grade_active_set`` says
+which). Also the NVE energy
+drift of the fitted MTP in the compiled loop (``--drift-cells`` cells per
+side, ``--drift-ps`` ps at 1 fs from 600 K, eV/atom/ps).
+
+``--mode linear|mlip`` is passed as the MTP's ``mode`` (not passed when not
+given: the model's default, linear); in the MLIP mode the radial functions
+are trained on a seeded random subset of ``--radial-atoms`` atoms (6000)
+for ``--radial-iter`` L-BFGS iterations (150), then the linear fit uses
+every training frame.
 
 Usage::
 
     python bench/linear.py --data data/zuo2020 --elements Cu Si --json bench/results/linear.json
     python bench/linear.py --elements Cu --level 12 --gp-envs 0      # quick
+    python bench/linear.py --elements Cu Si --level 20 --mode mlip --gp-envs 0   # the accuracy targets
 
 Published test MAE (Zuo et al. 2020, MTP): Cu 0.41 meV/atom, 0.01 eV/A;
 Si 2.21 meV/atom, 0.06 eV/A.
@@ -39,7 +55,9 @@ import numpy as np  # noqa: E402
 from ase.build import bulk  # noqa: E402
 from ase.io import read  # noqa: E402
 
+from alff.md import MD  # noqa: E402
 from alff.models import GaussianProcess, build_model  # noqa: E402
+from alff.models.linear import ActiveSet  # noqa: E402
 
 PUBLISHED = {"Cu": (0.41, 0.01), "Si": (2.21, 0.06)}
 REPO = Path(__file__).resolve().parents[1]
@@ -66,13 +84,18 @@ def errors(predict, test):
     return 1e3 * float(np.mean(np.abs(de))), float(np.mean(np.concatenate(df)))
 
 
-def accuracy(data, element, level, r_max, gp_envs):
+def accuracy(data, element, level, r_max, gp_envs, mode=None, radial_fit=None):
     train, test = frames(data, element, "train"), frames(data, element, "test")
     out = {"element": element, "n_train": len(train), "n_test": len(test)}
     t = time.perf_counter()
-    model = build_model({"kind": "mtp", "level": level, "r_max": r_max}).fit(train)
-    out["mtp"] = {"level": level, "basis_size": model.potential.basis.size, "r_min": model.r_min,
-                  "fit_s": time.perf_counter() - t}
+    section = {"kind": "mtp", "level": level, "r_max": r_max}
+    if mode is not None:
+        section["mode"] = mode
+    if radial_fit:
+        section["radial_fit"] = radial_fit
+    model = build_model(section).fit(train)
+    out["mtp"] = {"level": level, "mode": getattr(model, "mode", None), "basis_size": model.potential.basis.size,
+                  "r_min": model.r_min, "fit_s": time.perf_counter() - t}
 
     def mtp(a):
         r = model.predict(a, ("energy", "forces"))
@@ -108,6 +131,7 @@ def speed_cell(cells, seed=0):
 
 
 def time_alff(model, atoms, repeats=3):
+    """Single-point energy + forces (neighbour list included), us/atom."""
     model.potential.evaluate(atoms)  # compile
     best = np.inf
     for _ in range(repeats):
@@ -115,6 +139,52 @@ def time_alff(model, atoms, repeats=3):
         model.potential.evaluate(atoms)
         best = min(best, time.perf_counter() - t)
     return 1e6 * best / len(atoms)
+
+
+def grade_active_set(model):
+    """(grade argument of MD, how it was made) for the grade in the MD loop:
+    the model's own (``True``: its active set in the row space of its
+    training rows), or in the MLIP mode, whose grade rows the loop does not
+    compute, an active set of the training site rows with 1e-6 relative
+    noise, for timing only."""
+    if getattr(model, "mode", "linear") == "linear":
+        return True, "the model's"
+    rows = model.design.sites
+    rng = np.random.default_rng(0)
+    noisy = rows + 1e-6 * np.abs(rows).mean(axis=0) * rng.standard_normal(rows.shape)
+    return ActiveSet.from_rows(noisy), f"timing only: site rows + 1e-6 noise (mode {model.mode})"
+
+
+def time_alff_md(model, atoms, steps=20, repeats=3, active=None):
+    """us/atom-step of NVE in the compiled loop, without and with the grade
+    (interleaved, best of ``repeats`` each)."""
+    runs = {"plain": MD(atoms.copy(), model, timestep_fs=1.0, ensemble="nve", temperature_K=300.0, seed=0)}
+    if active is not None:
+        runs["grade"] = MD(atoms.copy(), model, timestep_fs=1.0, ensemble="nve", temperature_K=300.0, seed=0,
+                           grade=active)
+    best = dict.fromkeys(runs, np.inf)
+    for md in runs.values():
+        md.run(2, thermo_every=2)  # compile, first list
+    for _ in range(repeats):
+        for k, md in runs.items():
+            t = time.perf_counter()
+            md.run(steps, thermo_every=steps)
+            best[k] = min(best[k], time.perf_counter() - t)
+    return {k: 1e6 * v / (steps * len(atoms)) for k, v in best.items()}
+
+
+def nve_drift(model, cells, ps, temperature_K=600.0):
+    """Energy drift of NVE in the compiled loop (1 fs, rattled fcc Cu)."""
+    atoms = speed_cell(cells, seed=1)
+    md = MD(atoms, model, timestep_fs=1.0, ensemble="nve", temperature_K=temperature_K, seed=1)
+    t0 = time.perf_counter()
+    rows = md.run(int(round(ps * 1000)), thermo_every=20)
+    t = np.array([r["time_ps"] for r in rows])
+    e = np.array([r["total_energy_eV"] for r in rows]) / len(atoms)
+    return {"n_atoms": len(atoms), "ps": ps, "timestep_fs": 1.0, "drift_eV_per_atom_ps": float(np.polyfit(t, e, 1)[0]),
+            "ptp_eV_per_atom": float(np.ptp(e)),
+            "mean_temperature_K": float(np.mean([r["temperature_K"] for r in rows[len(rows) // 10:]])),
+            "wall_s": time.perf_counter() - t0}
 
 
 def time_motep(path, species, atoms, repeats=3):
@@ -169,21 +239,36 @@ def main():
     ap.add_argument("--r-max", type=float, default=5.0)
     ap.add_argument("--gp-envs", type=int, default=100)
     ap.add_argument("--speed-cells", type=int, default=7)
+    ap.add_argument("--drift-cells", type=int, default=4)
+    ap.add_argument("--drift-ps", type=float, default=2.0)
+    ap.add_argument("--mode", choices=["linear", "mlip"], default=None,
+                    help="the MTP's mode (default: not passed, the model's default)")
+    ap.add_argument("--radial-atoms", type=int, default=6000,
+                    help="MLIP mode: train the radial functions on a random subset with at most this many atoms")
+    ap.add_argument("--radial-iter", type=int, default=150, help="MLIP mode: L-BFGS iterations")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     rows, speed = [], {}
     import tempfile
     for el in args.elements:
-        res, model = accuracy(args.data, el, args.level, args.r_max, args.gp_envs)
+        radial = {"max_atoms": args.radial_atoms, "max_iter": args.radial_iter} if args.mode == "mlip" else None
+        res, model = accuracy(args.data, el, args.level, args.r_max, args.gp_envs, args.mode, radial)
         rows.append(res)
         if el == "Cu":  # the speed cell is fcc Cu
             atoms = speed_cell(args.speed_cells)
+            active, how = grade_active_set(model)
+            md = time_alff_md(model, atoms, active=active)
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "cu.mtp"
                 model.write_mtp(path)
-                speed = {"n_atoms": len(atoms), "level": args.level, "alff_mtp_us_per_atom": time_alff(model, atoms),
+                speed = {"n_atoms": len(atoms), "level": args.level, "mode": res["mtp"]["mode"],
+                         "alff_mtp_md_us_per_atom_step": md["plain"],
+                         "alff_mtp_md_grade_us_per_atom_step": md["grade"],
+                         "grade_ratio": md["grade"] / md["plain"], "grade_active_set": how,
+                         "alff_mtp_single_point_us_per_atom": time_alff(model, atoms),
                          "motep_cext_us_per_atom": time_motep(path, ["Cu"], atoms),
-                         "lammps_snap_us_per_atom_step": time_snap("Cu", atoms)}
+                         "lammps_snap_us_per_atom_step": time_snap("Cu", atoms),
+                         "nve_drift": nve_drift(model, args.drift_cells, args.drift_ps)}
     print(f"{'element':8s}{'model':>8s}{'basis/envs':>12s}{'fit s':>9s}{'E MAE meV/at':>14s}{'F MAE eV/A':>12s}"
           f"{'published MTP':>16s}")
     for r in rows:
@@ -194,16 +279,24 @@ def main():
                 print(f"{r['element']:8s}{name:>8s}{m[key]:>12d}{m['fit_s']:>9.1f}{m['energy_mae_meV']:>14.2f}"
                       f"{m['force_mae']:>12.4f}{(f'{pub[0]} / {pub[1]}' if pub else '-'):>16s}")
     if speed:
-        print(f"\nspeed, {speed['n_atoms']} atoms, level {speed['level']} (us per atom, energy + forces)")
-        for k in ("alff_mtp_us_per_atom", "motep_cext_us_per_atom", "lammps_snap_us_per_atom_step"):
+        alff = speed["alff_mtp_md_us_per_atom_step"]
+        print(f"\nspeed, {speed['n_atoms']} atoms, level {speed['level']} (us per atom-step, or per atom for "
+              f"energy + forces)")
+        for k in ("alff_mtp_md_us_per_atom_step", "alff_mtp_md_grade_us_per_atom_step",
+                  "alff_mtp_single_point_us_per_atom", "motep_cext_us_per_atom", "lammps_snap_us_per_atom_step"):
             v = speed[k]
-            print(f"  {k:32s} {'n/a' if v is None else f'{v:8.2f}'}")
+            print(f"  {k:36s} {'n/a' if v is None else f'{v:8.2f}'}")
+        print(f"  grade / no grade: {speed['grade_ratio']:.3f} (active set: {speed['grade_active_set']})")
         if speed["motep_cext_us_per_atom"]:
-            speed["motep_over_alff"] = speed["motep_cext_us_per_atom"] / speed["alff_mtp_us_per_atom"]
-            print(f"  motep / alff: {speed['motep_over_alff']:.2f}")
+            speed["motep_over_alff"] = speed["motep_cext_us_per_atom"] / alff
+            print(f"  motep / alff MD: {speed['motep_over_alff']:.2f}")
         if speed["lammps_snap_us_per_atom_step"]:
-            speed["snap_over_alff"] = speed["lammps_snap_us_per_atom_step"] / speed["alff_mtp_us_per_atom"]
-            print(f"  LAMMPS SNAP / alff: {speed['snap_over_alff']:.2f}")
+            speed["snap_over_alff"] = speed["lammps_snap_us_per_atom_step"] / alff
+            print(f"  LAMMPS SNAP / alff MD: {speed['snap_over_alff']:.2f}")
+        d = speed["nve_drift"]
+        print(f"  NVE drift ({d['n_atoms']} atoms, {d['ps']:g} ps, {d['timestep_fs']:g} fs, "
+              f"{d['mean_temperature_K']:.0f} K): {d['drift_eV_per_atom_ps']:.2e} eV/atom/ps, "
+              f"peak-to-peak {d['ptp_eV_per_atom']:.2e} eV/atom")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"accuracy": rows, "speed": speed}, indent=1, default=float))
