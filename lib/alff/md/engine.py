@@ -59,7 +59,9 @@ class MD:
         Compute every step the extrapolation grade of the configuration,
         max over atoms i and parameters j of |(b_i A^-1)_j| with the site
         row b_i = [one-hot species, B_a(i)] and the active set A:
-        ``True`` takes the MTPModel's :meth:`active_set`, an
+        ``True`` takes the MTPModel's :meth:`grade_matrix` (its active set,
+        in the row space of its training rows where they are
+        rank-deficient; linear mode only), an
         :class:`~alff.models.linear.maxvol.ActiveSet` is used as given
         (with an MTPModel or a MomentTensorPotential). Thermo rows then
         have a ``grade_max`` column (the largest grade since the previous
@@ -133,8 +135,8 @@ class MD:
     # ------------------------------------------------------------- helpers
     @staticmethod
     def _mtp_setup(potential, grade, grade_break):
-        """(MomentTensorPotential or None, ActiveSet or None) of the
-        arguments; errors for a grade without an active set."""
+        """(MomentTensorPotential or None, ActiveSet or grade matrix or None)
+        of the arguments; errors for a grade without an active set."""
         mtp = potential if isinstance(potential, MomentTensorPotential) else None
         if isinstance(potential, MTPModel):
             if potential.coef_ is None:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ..models.linear.mtp_kernels import MTPBasisArrays, MTPRadial, monomials, mtp_site_energy_forces
+from ..models.linear.mtp_kernels import MTPBasisArrays, MTPRadial, mtp_site_energy_forces
 
 __all__ = ["MTPTables", "mtp_tables", "mtp_site_energy_forces", "site_grade"]
 
@@ -55,13 +55,7 @@ def mtp_tables(potential, active_set=None):
         The active set's rows are not the potential's site rows (P columns).
     """
     b = potential.basis
-    powers, index = monomials(b.alpha_index_basic)
-    basis = MTPBasisArrays(np.ascontiguousarray(b.alpha_index_basic, np.int64),
-                           np.ascontiguousarray(b.alpha_index_times, np.int64),
-                           np.ascontiguousarray(b.alpha_moment_mapping, np.int64), int(b.alpha_moments_count),
-                           powers, index)
-    radial = MTPRadial(np.ascontiguousarray(potential.radial_coeffs, float), float(potential.r_min),
-                       float(potential.r_max), float(potential.scaling))
+    basis, radial = potential.kernel_tables()
     ns = len(potential.species)
     empty = np.zeros((0, 0))
     species_rows, moment_rows = empty, empty

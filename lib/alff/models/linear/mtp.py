@@ -16,7 +16,7 @@ from ...neighbors import neighbor_list
 from .mlip_files import read_mtp_file, write_mtp_file
 from .mtp_basis import MomentBasis, build_basis
 from .mtp_kernels import (MTPBasisArrays, MTPNeighbors, MTPRadial, monomials, mtp_energy_forces, mtp_features,
-                          neighbor_offsets)
+                          mtp_site_energy_forces, neighbor_offsets)
 
 __all__ = ["MomentTensorPotential", "read_mtp", "MTPInputError"]
 
@@ -162,17 +162,25 @@ class MomentTensorPotential:
                                 f"r_min = {self.r_min:g} A")
         return neighbor_offsets(i, len(atoms)), np.ascontiguousarray(j), np.ascontiguousarray(D), d
 
-    def _kernel_args(self, atoms, check):
-        """(MTPNeighbors, MTPBasisArrays, MTPRadial) of ``atoms``."""
+    def kernel_tables(self):
+        """(MTPBasisArrays, MTPRadial): the basis with its direction
+        monomials (computed once per basis) and the radial functions, as
+        the numba kernels take them."""
         b = self.basis
         if getattr(self, "_mono_basic", None) is not b.alpha_index_basic:  # the monomials of this basis, once
             self._mono = monomials(b.alpha_index_basic)
             self._mono_basic = b.alpha_index_basic
-        types = self.types(atoms)
-        nbr = MTPNeighbors(*self.neighbors(atoms, check), types)
-        basis = MTPBasisArrays(b.alpha_index_basic, b.alpha_index_times, b.alpha_moment_mapping,
-                               b.alpha_moments_count, *self._mono)
-        return nbr, basis, MTPRadial(self.radial_coeffs, self.r_min, self.r_max, self.scaling)
+        basis = MTPBasisArrays(np.ascontiguousarray(b.alpha_index_basic, np.int64),
+                               np.ascontiguousarray(b.alpha_index_times, np.int64),
+                               np.ascontiguousarray(b.alpha_moment_mapping, np.int64), int(b.alpha_moments_count),
+                               *self._mono)
+        return basis, MTPRadial(np.ascontiguousarray(self.radial_coeffs, float), self.r_min, self.r_max,
+                                self.scaling)
+
+    def _kernel_args(self, atoms, check):
+        """(MTPNeighbors, MTPBasisArrays, MTPRadial) of ``atoms``."""
+        nbr = MTPNeighbors(*self.neighbors(atoms, check), self.types(atoms))
+        return (nbr, *self.kernel_tables())
 
     def evaluate(self, atoms, check=True):
         """Site energies (N,), forces (N, 3) and stress (6,) Voigt eV/A^3
@@ -183,6 +191,15 @@ class MomentTensorPotential:
             s = w / atoms.get_volume()
             stress = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         return e, f, stress
+
+    def site_values(self, atoms, check=True):
+        """Basis values B_a(i) (N, S) and types (N,) from the energy kernel
+        (a forward pass, without the position derivatives of
+        :meth:`features`)."""
+        nbr, basis, rad = self._kernel_args(atoms, check)
+        values = np.zeros((len(atoms), basis.mapping.shape[0]))
+        mtp_site_energy_forces(nbr, basis, rad, self.species_coeffs, self.moment_coeffs, values)
+        return values, nbr.types
 
     def features(self, atoms, check=True):
         """Basis values and derivatives for linear fits.

@@ -342,7 +342,7 @@ class MTPModel:
         parameters (linear mode: species and moment coefficients; MLIP
         mode: and the radial coefficients)."""
         self._check()
-        values, _, _, types = self.potential.features(atoms)
+        values, types = self.potential.site_values(atoms)
         rows = site_rows(values, types, len(self.species))
         if self.mode == "mlip":
             rows = np.hstack([rows, self._radial_site_rows(atoms)])

@@ -24,6 +24,7 @@ import time
 from typing import NamedTuple
 
 import numpy as np
+from ase.stress import voigt_6_to_full_3x3_stress
 
 from .design import Design, _labels, frame_weights
 from .mtp_gradients import mtp_loss_gradient, pair_tangent
@@ -74,8 +75,7 @@ def _frames(potential, frames, atom_indices, weights, weighting):
             wf = 0.0
         virial = None
         if s is not None and ws > 0 and atoms.pbc.all():
-            v = np.asarray(s, float) * atoms.get_volume()
-            virial = np.array([[v[0], v[5], v[4]], [v[5], v[1], v[3]], [v[4], v[3], v[2]]])
+            virial = voigt_6_to_full_3x3_stress(np.asarray(s, float) * atoms.get_volume())
         else:
             ws = 0.0
         out.append(_Frame(potential._kernel_args(atoms, True), float(e), forces, mask, virial, (we, wf, ws)))
