@@ -178,6 +178,45 @@ def test_features_reproduce_energy_forces_and_virial():
     np.testing.assert_allclose(w[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]], s, atol=1e-12)
 
 
+def test_kernels_agree_on_a_basis_with_gaps_in_its_monomials():
+    """A hand-made basis whose moments use monomials without their lower
+    powers (u_x^2, u_y u_z, u_z^3 without u_x, u_y, u_z): the monomial table
+    is closed under parents and ordered by degree, and the energy kernel's
+    forces and virial equal the per-moment features kernel's (an
+    independent implementation) and the energy's finite differences."""
+    from alff.models.linear.mtp_basis import MomentBasis
+    from alff.models.linear.mtp_monomials import monomials
+    basic = np.array([[0, 0, 0, 0], [0, 2, 0, 0], [1, 0, 1, 1], [1, 0, 0, 3]])
+    powers, index, parent, axis, length, dindex, dpow = monomials(basic)
+    assert tuple(powers[0]) == (0, 0, 0) and parent[0] == -1
+    assert (np.diff(powers.sum(1)) >= 0).all()
+    for k in range(1, len(powers)):
+        assert parent[k] < k
+        np.testing.assert_array_equal(powers[parent[k]] + np.eye(3, dtype=int)[axis[k]], powers[k])
+    np.testing.assert_array_equal(powers[index], basic[:, 1:])
+    assert {(1, 0, 0), (0, 1, 0), (0, 0, 1), (0, 0, 2)} <= {tuple(p) for p in powers}
+    assert list(length) == [1 + index[1], 1 + max(index[2], index[3])]
+    basis = MomentBasis(basic, np.array([[1, 2, 1, 4], [3, 3, 2, 4]]), np.array([0, 3, 4]), 5, 2)
+    rng = np.random.default_rng(3)
+    pot = MomentTensorPotential(["Cu"], basis, 2.0, 5.0, rng.normal(size=(1, 1, 2, 6)) * 0.3, [0.1],
+                                [0.2, -0.3, 0.5])
+    atoms = cell(repeat=(1, 1, 2))
+    e, f, s = pot.evaluate(atoms)
+    values, grads, virials, _ = pot.features(atoms)
+    np.testing.assert_allclose(values @ pot.moment_coeffs + 0.1, e, atol=1e-12)
+    np.testing.assert_allclose(-np.einsum("a,anx->nx", pot.moment_coeffs, grads), f, atol=1e-10)
+    w = np.einsum("a,axy->xy", pot.moment_coeffs, virials) / atoms.get_volume()
+    np.testing.assert_allclose(w[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]], s, atol=1e-12)
+    assert np.abs(f).max() > 1e-2
+    h = 1e-5
+    for a, x in [(0, 0), (5, 2)]:
+        p, m = atoms.copy(), atoms.copy()
+        p.positions[a, x] += h
+        m.positions[a, x] -= h
+        fd = -(pot.evaluate(p)[0].sum() - pot.evaluate(m)[0].sum()) / (2 * h)
+        assert abs(fd - f[a, x]) < 1e-6 * max(1.0, abs(f[a, x]))
+
+
 def test_mtp_file_round_trip(tmp_path):
     pot = random_potential(["Ag", "Pd"], 10, seed=1)
     pot.scaling = 0.7

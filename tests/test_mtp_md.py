@@ -17,12 +17,14 @@ from alff.models.linear.mtp_model import MTPModel
 A_CU = 3.61
 
 
-def emt_cu(n, seed):
-    """``n`` rattled, strained 32-atom fcc Cu cells labelled by EMT."""
+def emt_cu(n, seed, gold=0):
+    """``n`` rattled, strained 32-atom fcc Cu cells labelled by EMT (with
+    ``gold`` random atoms Au)."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
         a = bulk("Cu", "fcc", a=A_CU * rng.uniform(0.97, 1.04), cubic=True).repeat(2)
+        a.symbols[rng.choice(len(a), gold, replace=False)] = "Au"
         a.rattle(rng.uniform(0.05, 0.15), seed=int(rng.integers(1 << 30)))
         a.calc = EMT()
         res = dict(energy=a.get_potential_energy(), forces=a.get_forces(), stress=a.get_stress())
@@ -182,23 +184,35 @@ def test_arguments_of_the_grade(model):
     assert md.grades.shape == (6,) and md.compiled and not md.mapped
 
 
-def test_an_mlip_mode_model_runs_but_has_no_loop_grade():
-    """The MLIP mode's fitted radial coefficients run in the same kernel; its
-    grade rows also hold d E_i / d radial coefficients, which the loop does
-    not compute."""
-    mlip = MTPModel(level=6, r_max=4.5, mode="mlip", radial_fit={"max_iter": 10}).fit(emt_cu(4, 1))
-    a = crystal(2)
+@pytest.mark.parametrize("species, gold", [(["Cu"], 0), (["Cu", "Au"], 8)])
+def test_an_mlip_mode_model_grades_in_the_loop(species, gold):
+    """The MLIP mode's fitted radial coefficients run in the same kernel, and
+    its grade rows (with d E_i / d radial coefficients of each centre's
+    species block, from the kernel's backward pass) give the loop the
+    model's grade: one species and two."""
+    train = emt_cu(6, 1, gold)
+    mlip = MTPModel(species=species, level=6, r_max=4.5, r_min=1.6, mode="mlip",
+                    radial_fit={"max_iter": 10}).fit(train)
+    a = train[2].copy()
     vl = VerletList(mlip.potential.r_max, 1.0)
     vl.build(a.positions, a.cell[:], a.pbc)
-    _, e_at, F, _, _, _ = _forces_graded(a.positions, np.array(a.cell[:]), _verlet_arrays(vl),
-                                         mlip.potential.types(a), mtp_tables(mlip.potential))
-    e_ref, F_ref, _ = mlip.potential.evaluate(a)
+    rng = np.random.default_rng(4)
+    b = a.copy()
+    b.positions = a.positions + rng.uniform(-0.3, 0.3, a.positions.shape)
+    _, e_at, F, _, _, grade = _forces_graded(b.positions, np.array(a.cell[:]), _verlet_arrays(vl),
+                                             mlip.potential.types(b),
+                                             mtp_tables(mlip.potential, mlip.grade_matrix()))
+    e_ref, F_ref, _ = mlip.potential.evaluate(b)
     np.testing.assert_allclose(F, F_ref, atol=1e-10)
-    md = MD(a, mlip, timestep_fs=1.0, temperature_K=300.0)
+    np.testing.assert_allclose(e_at, e_ref, atol=1e-11)
+    assert grade == pytest.approx(mlip.grade(b).max(), rel=1e-9)
+    assert grade > 1.0  # outside the training neighbourhoods: the radial rows matter
+    md = MD(a, mlip, timestep_fs=1.0, temperature_K=300.0, seed=2, grade=True)
     md.run(20, thermo_every=20)
     assert md.step == 20
-    with pytest.raises(ValueError, match="linear mode; a mode='mlip' model"):
-        MD(crystal(2), mlip, grade=True)
+    assert md.grades[-1] == pytest.approx(mlip.grade(md.atoms).max(), rel=1e-9)
+    with pytest.raises(ValueError, match="MLIP-mode grade rows"):
+        mtp_tables(mlip.potential, np.zeros((len(species) + mlip.potential.basis.size + 1, 3)))
 
 
 def test_a_model_refitted_between_runs_runs_its_new_coefficients():

@@ -191,12 +191,16 @@ def _potential_forces_impl(x, cell, verlet, codes, tables):
                     closest = d[q]
                     bad = q
             n_values = x.shape[0] if tables.grade else 0
+            n_radial = n_values if tables.grade_radial.shape[0] > 0 else 0
             values = np.empty((n_values, tables.moment_coeffs.shape[0]))
+            rc = tables.radial.coeffs
+            radial_rows = np.zeros((n_radial, rc.shape[1], rc.shape[2], rc.shape[3]))
             e_at, F, W = mtp_site_energy_forces(MTPNeighbors(first, nbr, D, d, codes), tables.basis, tables.radial,
-                                                tables.species_coeffs, tables.moment_coeffs, values)
+                                                tables.species_coeffs, tables.moment_coeffs, values, radial_rows)
             grade = 0.0
             if tables.grade:
-                grade = site_grade(values, codes, tables.grade_species, tables.grade_moments)
+                grade = site_grade(values, radial_rows, codes, tables.grade_species, tables.grade_moments,
+                                   tables.grade_radial)
             return e_at.sum(), e_at, F, W, bad, grade
         return mtp
     return None

@@ -58,10 +58,11 @@ class MD:
     grade : bool or ActiveSet
         Compute every step the extrapolation grade of the configuration,
         max over atoms i and parameters j of |(b_i A^-1)_j| with the site
-        row b_i = [one-hot species, B_a(i)] and the active set A:
+        row b_i = [one-hot species, B_a(i)] (and, in the MLIP mode, d E_i /
+        d radial coefficients) and the active set A:
         ``True`` takes the MTPModel's :meth:`grade_matrix` (its active set,
         in the row space of its training rows where they are
-        rank-deficient; linear mode only), an
+        rank-deficient), an
         :class:`~alff.models.linear.maxvol.ActiveSet` is used as given
         (with an MTPModel or a MomentTensorPotential). Thermo rows then
         have a ``grade_max`` column (the largest grade since the previous
@@ -147,10 +148,6 @@ class MD:
             if not isinstance(potential, MTPModel):
                 raise ValueError(f"MD(grade=True) needs an MTPModel (its active set), got a "
                                  f"{type(potential).__name__}; pass grade=<ActiveSet> for a bare potential")
-            if getattr(potential, "mode", "linear") != "linear":
-                raise ValueError(f"MD(grade=True): the loop grades the site rows [one-hot species, B_a(i)] of the "
-                                 f"linear mode; a mode={potential.mode!r} model's grade rows also hold d E_i / d "
-                                 f"radial coefficients (use model.grade on frames, or grade=<ActiveSet> of site rows)")
             active = potential.grade_matrix()
         elif grade is not False and active is None:
             raise TypeError(f"MD: grade must be True, False or an ActiveSet, got {type(grade).__name__}")

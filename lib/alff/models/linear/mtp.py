@@ -15,8 +15,9 @@ from ase.data import atomic_numbers, chemical_symbols
 from ...neighbors import neighbor_list
 from .mlip_files import read_mtp_file, write_mtp_file
 from .mtp_basis import MomentBasis, build_basis
-from .mtp_kernels import (MTPBasisArrays, MTPNeighbors, MTPRadial, monomials, mtp_energy_forces, mtp_features,
+from .mtp_kernels import (MTPBasisArrays, MTPNeighbors, MTPRadial, mtp_energy_forces, mtp_features,
                           mtp_site_energy_forces, neighbor_offsets)
+from .mtp_monomials import monomials
 
 __all__ = ["MomentTensorPotential", "read_mtp", "MTPInputError"]
 
@@ -192,14 +193,23 @@ class MomentTensorPotential:
             stress = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         return e, f, stress
 
-    def site_values(self, atoms, check=True):
+    def site_values(self, atoms, check=True, radial=False):
         """Basis values B_a(i) (N, S) and types (N,) from the energy kernel
         (a forward pass, without the position derivatives of
-        :meth:`features`)."""
+        :meth:`features`); with ``radial`` also each site energy's
+        derivatives with respect to the radial coefficients, (N,
+        radial_coeffs.size) in the order of ``radial_coeffs.reshape(-1)``
+        (nonzero only in the block of the site's own species)."""
         nbr, basis, rad = self._kernel_args(atoms, check)
-        values = np.zeros((len(atoms), basis.mapping.shape[0]))
-        mtp_site_energy_forces(nbr, basis, rad, self.species_coeffs, self.moment_coeffs, values)
-        return values, nbr.types
+        n, shape = len(atoms), self.radial_coeffs.shape
+        values = np.zeros((n, basis.mapping.shape[0]))
+        rows = np.zeros((n if radial else 0,) + shape[1:])
+        mtp_site_energy_forces(nbr, basis, rad, self.species_coeffs, self.moment_coeffs, values, rows)
+        if not radial:
+            return values, nbr.types
+        full = np.zeros((n,) + shape)
+        full[np.arange(n), nbr.types] = rows
+        return values, nbr.types, full.reshape(n, -1)
 
     def features(self, atoms, check=True):
         """Basis values and derivatives for linear fits.

@@ -103,7 +103,8 @@ def mtp_loss_gradient(nbr, basis, rad, moment_coeffs, tangent, energy_weight, si
         times the count of species s.)
     """
     first, j, D, d, types = nbr
-    basic, times, mapping, n_moments, mono_pow, mono_of = basis
+    basic, times, mapping, n_moments = basis.basic, basis.times, basis.mapping, basis.n_moments
+    mono_pow, mono_of = basis.mono_pow, basis.mono_of
     radial, r_min, r_max, scaling = rad
     n = types.shape[0]
     n_basic = basic.shape[0]

@@ -28,8 +28,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["mtp_energy_forces", "mtp_site_energy_forces", "mtp_features", "neighbor_offsets", "monomials", "MTPNeighbors", "MTPBasisArrays",
-           "MTPRadial"]
+__all__ = ["mtp_energy_forces", "mtp_site_energy_forces", "mtp_features", "neighbor_offsets", "MTPNeighbors",
+           "MTPBasisArrays", "MTPRadial"]
 
 
 class MTPNeighbors(NamedTuple):
@@ -43,14 +43,21 @@ class MTPNeighbors(NamedTuple):
 
 
 class MTPBasisArrays(NamedTuple):
-    """The basis in the MLIP representation, with its direction monomials."""
+    """The basis in the MLIP representation, with its direction monomials
+    (:func:`~.mtp_monomials.monomials`: M monomials ordered by degree,
+    closed under lowering any power)."""
 
-    basic: np.ndarray     # (B, 4) int (mu, a, b, c)
-    times: np.ndarray     # (T, 4) int (i, j, mult, k)
-    mapping: np.ndarray   # (S,) int moments that are basis functions
-    n_moments: int        # alpha_moments_count
-    mono_pow: np.ndarray  # (M, 3) int distinct (a, b, c) (:func:`monomials`)
-    mono_of: np.ndarray   # (B,) int monomial of each basic moment
+    basic: np.ndarray        # (B, 4) int (mu, a, b, c)
+    times: np.ndarray        # (T, 4) int (i, j, mult, k)
+    mapping: np.ndarray      # (S,) int moments that are basis functions
+    n_moments: int           # alpha_moments_count
+    mono_pow: np.ndarray     # (M, 3) int (a, b, c) of each monomial, by degree; row 0 is (0, 0, 0)
+    mono_of: np.ndarray      # (B,) int monomial of each basic moment
+    mono_parent: np.ndarray  # (M,) int monomial / u[mono_axis] (-1 for row 0)
+    mono_axis: np.ndarray    # (M,) int the axis lowered
+    mono_len: np.ndarray     # (n_radial,) int radial function mu uses monomials 0 .. mono_len[mu] - 1
+    mono_dindex: np.ndarray  # (3, M) int d mono / d u_x = mono_dpow[x] * mono[mono_dindex[x]] (M: zero)
+    mono_dpow: np.ndarray    # (3, M) float the power of u_x
 
 
 class MTPRadial(NamedTuple):
@@ -143,28 +150,18 @@ def _basic_term(b, basic, f, df, up, r, u, grad):
     return val
 
 
-def monomials(basic):
-    """Distinct direction monomials of the basic moments.
-
-    Returns
-    -------
-    powers : (M, 3) int array
-        (a, b, c) of u_x^a u_y^b u_z^c.
-    index : (B,) int array
-        Monomial of each basic moment.
-    """
-    basic = np.asarray(basic, np.int64)
-    powers, index = np.unique(basic[:, 1:4], axis=0, return_inverse=True)
-    return np.ascontiguousarray(powers, np.int64), np.ascontiguousarray(index.reshape(-1), np.int64)
-
-
 @njit(cache=True, fastmath=False)
-def mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs, values):
-    """Site energies, forces and virial of an MTP, and the basis values.
+def mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs, values, radial_rows):
+    """Site energies, forces and virial of an MTP, and optionally each
+    site's basis values and radial grade rows.
 
-    The backward pass sums the basic moments' adjoints per direction
-    monomial first, so each neighbour costs one gradient per distinct
-    monomial, not per basic moment.
+    Forward: per neighbour the monomials by one product each (their
+    parent times a component of u) and the basic moments as
+    f_mu(r) monomial for the dense (mu, monomial) table; then the products
+    of ``times``. Backward: the adjoints of the basic moments in the same
+    table, contracted per neighbour with f_mu and f_mu' into one value
+    and one radial-derivative coefficient per monomial, and the gradient
+    from those with the monomials' derivative table.
 
     Parameters
     ----------
@@ -177,6 +174,9 @@ def mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs, value
     moment_coeffs : (S,) float array
     values : (N, S) or (0, S) float array
         Filled with B_a(i) (written only when it has N rows).
+    radial_rows : (N, n_species, n_radial, radial_size) or (0, ...) float array
+        When it has N rows, filled with d E_i / d radial[t_i, t_j, mu, k]
+        (the centre's own species block of the MLIP mode's grade row).
 
     Returns
     -------
@@ -186,15 +186,18 @@ def mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs, value
         sum over pairs of dE/dr_ij (x) r_ij (eV).
     """
     first, j, D, d, types = nbr
-    basic, times, mapping, n_moments, mono_pow, mono_of = basis
+    basic, times, mapping, n_moments = basis.basic, basis.times, basis.mapping, basis.n_moments
+    parent, axis, length, mono_of = basis.mono_parent, basis.mono_axis, basis.mono_len, basis.mono_of
+    dindex, dpow = basis.mono_dindex, basis.mono_dpow
     radial, r_min, r_max, scaling = rad
     n = types.shape[0]
     keep = values.shape[0] == n
-    n_basic, n_mono = basic.shape[0], mono_pow.shape[0]
+    keep_radial = radial_rows.shape[0] == n
+    n_basic, n_mono, n_mu = basic.shape[0], parent.shape[0], length.shape[0]
     n_radial, size = radial.shape[2], radial.shape[3]
-    max_pow = 0
-    for b in range(n_basic):
-        max_pow = max(max_pow, basic[b, 1], basic[b, 2], basic[b, 3])
+    max_nb = 0
+    for i in range(n):
+        max_nb = max(max_nb, first[i + 1] - first[i])
     energies = np.zeros(n)
     forces = np.zeros((n, 3))
     virial = np.zeros((3, 3))
@@ -202,28 +205,35 @@ def mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs, value
     g = np.zeros(n_moments)
     q = np.zeros(size)
     dq = np.zeros(size)
-    f = np.zeros(n_radial)
-    df = np.zeros(n_radial)
-    up = np.zeros((max_pow + 1, 3))
-    mono = np.zeros(n_mono)
+    f = np.zeros((max_nb, n_radial))   # f_mu and f_mu' of each neighbour of the centre
+    df = np.zeros((max_nb, n_radial))
+    dense = np.zeros((n_mu, n_mono))   # basic moments, then their adjoints, by (mu, monomial)
+    mono = np.zeros(n_mono + 1)        # slot n_mono stays 0 (dindex of a zero power)
+    mono[0] = 1.0
     gval = np.zeros(n_mono)
     gder = np.zeros(n_mono)
     u = np.zeros(3)
     for i in range(n):
         ti = types[i]
-        moment[:] = 0.0
+        dense[:, :] = 0.0
         for m in range(first[i], first[i + 1]):
             r = d[m]
             if r >= r_max:
                 continue
-            _pair_radial(r, ti, types[j[m]], radial, r_min, r_max, scaling, q, dq, f, df)
+            c = m - first[i]
+            _pair_radial(r, ti, types[j[m]], radial, r_min, r_max, scaling, q, dq, f[c], df[c])
+            inv_r = 1.0 / r
             for x in range(3):
-                u[x] = D[m, x] / r
-            _unit_powers(u, max_pow, up)
-            for k in range(n_mono):
-                mono[k] = up[mono_pow[k, 0], 0] * up[mono_pow[k, 1], 1] * up[mono_pow[k, 2], 2]
-            for b in range(n_basic):
-                moment[b] += f[basic[b, 0]] * mono[mono_of[b]]
+                u[x] = D[m, x] * inv_r
+            for k in range(1, n_mono):
+                mono[k] = mono[parent[k]] * u[axis[k]]
+            for mu in range(n_mu):
+                fm = f[c, mu]
+                for k in range(length[mu]):
+                    dense[mu, k] += fm * mono[k]
+        for b in range(n_basic):
+            moment[b] = dense[basic[b, 0], mono_of[b]]
+        moment[n_basic:] = 0.0
         for t in range(times.shape[0]):
             moment[times[t, 3]] += times[t, 2] * moment[times[t, 0]] * moment[times[t, 1]]
         e = species_coeffs[ti]
@@ -239,40 +249,38 @@ def mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs, value
             if gk != 0.0:
                 g[times[t, 0]] += gk * moment[times[t, 1]]
                 g[times[t, 1]] += gk * moment[times[t, 0]]
+        dense[:, :] = 0.0
+        for b in range(n_basic):
+            dense[basic[b, 0], mono_of[b]] += g[b]
         for m in range(first[i], first[i + 1]):
             r = d[m]
             if r >= r_max:
                 continue
-            _pair_radial(r, ti, types[j[m]], radial, r_min, r_max, scaling, q, dq, f, df)
+            c = m - first[i]
+            inv_r = 1.0 / r
             for x in range(3):
-                u[x] = D[m, x] / r
-            _unit_powers(u, max_pow, up)
+                u[x] = D[m, x] * inv_r
+            for k in range(1, n_mono):
+                mono[k] = mono[parent[k]] * u[axis[k]]
             gval[:] = 0.0
             gder[:] = 0.0
-            for b in range(n_basic):
-                gb = g[b]
-                if gb != 0.0:
-                    gval[mono_of[b]] += gb * f[basic[b, 0]]
-                    gder[mono_of[b]] += gb * df[basic[b, 0]]
-            gx, gy, gz = 0.0, 0.0, 0.0
-            inv_r = 1.0 / r
+            for mu in range(n_mu):
+                fm, dfm = f[c, mu], df[c, mu]
+                for k in range(length[mu]):
+                    gval[k] += dense[mu, k] * fm
+                    gder[k] += dense[mu, k] * dfm
+            # E_pair = sum_k gval_k(r) mono_k(u): grad = (sum_k gder_k mono_k) u + (I - u u^T) grad_u / r
+            radial_part, g0, g1, g2 = 0.0, 0.0, 0.0, 0.0
             for k in range(n_mono):
-                if gval[k] == 0.0 and gder[k] == 0.0:
-                    continue
-                pa, pb, pc = mono_pow[k, 0], mono_pow[k, 1], mono_pow[k, 2]
-                mk = up[pa, 0] * up[pb, 1] * up[pc, 2]
-                # grad (F(r) u^p) = F'(r) u^p u + F(r) / r (d u^p / du - |p| u^p u)
-                coef = gder[k] * mk - gval[k] * (pa + pb + pc) * mk * inv_r
-                gx += coef * u[0]
-                gy += coef * u[1]
-                gz += coef * u[2]
-                fr = gval[k] * inv_r
-                if pa > 0:
-                    gx += fr * pa * up[pa - 1, 0] * up[pb, 1] * up[pc, 2]
-                if pb > 0:
-                    gy += fr * pb * up[pa, 0] * up[pb - 1, 1] * up[pc, 2]
-                if pc > 0:
-                    gz += fr * pc * up[pa, 0] * up[pb, 1] * up[pc - 1, 2]
+                gv = gval[k]
+                radial_part += gder[k] * mono[k]
+                g0 += gv * dpow[0, k] * mono[dindex[0, k]]
+                g1 += gv * dpow[1, k] * mono[dindex[1, k]]
+                g2 += gv * dpow[2, k] * mono[dindex[2, k]]
+            ug = u[0] * g0 + u[1] * g1 + u[2] * g2
+            gx = radial_part * u[0] + (g0 - ug * u[0]) * inv_r
+            gy = radial_part * u[1] + (g1 - ug * u[1]) * inv_r
+            gz = radial_part * u[2] + (g2 - ug * u[2]) * inv_r
             jj = j[m]
             forces[jj, 0] -= gx
             forces[jj, 1] -= gy
@@ -280,10 +288,19 @@ def mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs, value
             forces[i, 0] += gx
             forces[i, 1] += gy
             forces[i, 2] += gz
-            gv = (gx, gy, gz)
+            gv3 = (gx, gy, gz)
             for a in range(3):
-                for c in range(3):
-                    virial[a, c] += gv[a] * D[m, c]
+                for x in range(3):
+                    virial[a, x] += gv3[a] * D[m, x]
+            if keep_radial:  # d E_i / d radial[ti, tj, mu, k] = sum_k' adjoint(mu, k') mono_k' Q_k(r)
+                _radial_basis(r, r_min, r_max, scaling, size, q, dq)
+                tj = types[jj]
+                for mu in range(n_mu):
+                    h = 0.0
+                    for k in range(length[mu]):
+                        h += dense[mu, k] * mono[k]
+                    for k in range(size):
+                        radial_rows[i, tj, mu, k] += h * q[k]
     return energies, forces, virial
 
 
@@ -303,8 +320,10 @@ def mtp_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs):
     virial : (3, 3) float array
         sum over pairs of dE/dr_ij (x) r_ij (eV).
     """
+    radial = rad.coeffs
     return mtp_site_energy_forces(nbr, basis, rad, species_coeffs, moment_coeffs,
-                                  np.zeros((0, moment_coeffs.shape[0])))
+                                  np.zeros((0, moment_coeffs.shape[0])),
+                                  np.zeros((0, radial.shape[1], radial.shape[2], radial.shape[3])))
 
 
 @njit(cache=True)

@@ -243,9 +243,7 @@ class MTPModel:
     def _radial_site_rows(self, atoms):
         """(N, n_radial_coeffs) d E_i / d (radial coefficients) of ``atoms``
         at the current coefficients (MLIP mode's grade rows)."""
-        from .mtp_gradients import site_radial_rows
-        nbr, basis, rad = self.potential._kernel_args(atoms, True)
-        return site_radial_rows(nbr, basis, rad, self.potential.moment_coeffs)
+        return self.potential.site_values(atoms, radial=True)[2]
 
     def _solve(self):
         X, y = self.design.X, self.design.y
@@ -342,11 +340,11 @@ class MTPModel:
         parameters (linear mode: species and moment coefficients; MLIP
         mode: and the radial coefficients)."""
         self._check()
-        values, types = self.potential.site_values(atoms)
-        rows = site_rows(values, types, len(self.species))
         if self.mode == "mlip":
-            rows = np.hstack([rows, self._radial_site_rows(atoms)])
-        return rows
+            values, types, radial = self.potential.site_values(atoms, radial=True)
+            return np.hstack([site_rows(values, types, len(self.species)), radial])
+        values, types = self.potential.site_values(atoms)
+        return site_rows(values, types, len(self.species))
 
     def grade(self, atoms):
         """Extrapolation grade of each atom's neighbourhood (N,):
