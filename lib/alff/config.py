@@ -103,6 +103,9 @@ def _scheme_errors(cfg, schema):
             if kind not in kinds and ":" not in kind:
                 errs.append(f"schemes.{name}.{part}.kind: '{kind}' is not one of {sorted(kinds)} "
                             "nor an import path module:Class")
+        if sc["selector"]["kind"] == "maxvol" and sc["model"]["kind"] != "mtp":
+            errs.append(f"schemes.{name}.selector.kind: maxvol (D-optimality) needs a model with an active set: "
+                        f"schemes.{name}.model.kind must be mtp, not '{sc['model']['kind']}'")
         if sc["explore"]:
             merged = _merged(cfg["explore"], sc["explore"])
             v = _validator_with_defaults(dict(schema["properties"]["explore"], **{"$defs": schema.get("$defs", {})}))

@@ -3,7 +3,8 @@
 
 from .protocol import CANDIDATE, CONTINUE, LABEL, STOP, VERDICTS, Selector
 from .registry import build_selector, register
+from .d_optimality import MaxvolSelector
 from .threshold import ThresholdSelector, atom_uncertainty
 
 __all__ = ["Selector", "CONTINUE", "CANDIDATE", "LABEL", "STOP", "VERDICTS", "build_selector", "register",
-           "ThresholdSelector", "atom_uncertainty"]
+           "ThresholdSelector", "MaxvolSelector", "atom_uncertainty"]

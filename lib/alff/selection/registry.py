@@ -8,6 +8,7 @@ __all__ = ["SELECTOR_KINDS", "build_selector", "register"]
 
 SELECTOR_KINDS = {
     "threshold": "alff.selection.threshold:ThresholdSelector",
+    "maxvol": "alff.selection.d_optimality:MaxvolSelector",
 }
 
 

@@ -187,29 +187,48 @@ class MomentTensorPotential:
         """Site energies (N,), forces (N, 3) and stress (6,) Voigt eV/A^3
         (None for a non-periodic cell) of ``atoms``."""
         e, f, w = mtp_energy_forces(*self._kernel_args(atoms, check), self.species_coeffs, self.moment_coeffs)
-        stress = None
-        if atoms.pbc.all():
-            s = w / atoms.get_volume()
-            stress = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
-        return e, f, stress
+        return e, f, self._stress(atoms, w)
 
-    def site_values(self, atoms, check=True, radial=False):
-        """Basis values B_a(i) (N, S) and types (N,) from the energy kernel
-        (a forward pass, without the position derivatives of
-        :meth:`features`); with ``radial`` also each site energy's
-        derivatives with respect to the radial coefficients, (N,
-        radial_coeffs.size) in the order of ``radial_coeffs.reshape(-1)``
-        (nonzero only in the block of the site's own species)."""
+    @staticmethod
+    def _stress(atoms, w):
+        if not atoms.pbc.all():
+            return None
+        s = w / atoms.get_volume()
+        return np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+
+    def evaluate_rows(self, atoms, radial=False, check=True):
+        """:meth:`evaluate` and the site rows' parts in one kernel call.
+
+        Returns
+        -------
+        energies : (N,) float array
+        forces : (N, 3) float array
+        stress : (6,) float array or None
+        values : (N, S) float array
+            Basis values B_a(i).
+        types : (N,) int array
+        radial_rows : (N, radial_coeffs.size) float array or None
+            With ``radial``: d E_i / d radial coefficients in the order of
+            ``radial_coeffs.reshape(-1)`` (nonzero only in the block of the
+            site's own species).
+        """
         nbr, basis, rad = self._kernel_args(atoms, check)
         n, shape = len(atoms), self.radial_coeffs.shape
         values = np.zeros((n, basis.mapping.shape[0]))
         rows = np.zeros((n if radial else 0,) + shape[1:])
-        mtp_site_energy_forces(nbr, basis, rad, self.species_coeffs, self.moment_coeffs, values, rows)
-        if not radial:
-            return values, nbr.types
-        full = np.zeros((n,) + shape)
-        full[np.arange(n), nbr.types] = rows
-        return values, nbr.types, full.reshape(n, -1)
+        e, f, w = mtp_site_energy_forces(nbr, basis, rad, self.species_coeffs, self.moment_coeffs, values, rows)
+        full = None
+        if radial:
+            full = np.zeros((n,) + shape)
+            full[np.arange(n), nbr.types] = rows
+            full = full.reshape(n, -1)
+        return e, f, self._stress(atoms, w), values, nbr.types, full
+
+    def site_values(self, atoms, check=True, radial=False):
+        """Basis values B_a(i) (N, S) and types (N,) (and with ``radial``
+        the radial rows) of :meth:`evaluate_rows`."""
+        out = self.evaluate_rows(atoms, radial, check)[3:]
+        return out if radial else out[:2]
 
     def features(self, atoms, check=True):
         """Basis values and derivatives for linear fits.

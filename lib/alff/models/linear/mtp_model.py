@@ -38,12 +38,12 @@ from ..storage import open_model, write_model
 from .design import WEIGHTINGS, Design, site_rows
 from .mtp import MomentTensorPotential
 from .mtp_basis import MomentBasis
+from .regression import REGRESSIONS, fit_linear
 
 __all__ = ["MTPModel"]
 
 FORMAT = "alff.mtp"
 FORMAT_VERSION = 1
-REGRESSIONS = ("ridge", "bayesian_ridge", "ard")
 MODES = ("linear", "mlip")
 RADIAL_FIT = {"max_iter": 200, "tol": 1e-7, "max_atoms": None, "every_update": False}
 
@@ -246,38 +246,8 @@ class MTPModel:
         return self.potential.site_values(atoms, radial=True)[2]
 
     def _solve(self):
-        X, y = self.design.X, self.design.y
-        scale = np.sqrt(np.mean(X ** 2, axis=0))
-        scale[scale == 0] = 1.0
-        Xs = X / scale
-        if self.regression == "ridge":
-            # the augmented least-squares system, never X^T X (condition numbers of 1e10 are normal here)
-            p = Xs.shape[1]
-            A = np.vstack([Xs, np.sqrt(self.ridge_alpha) * np.eye(p)])
-            c = np.linalg.lstsq(A, np.concatenate([y, np.zeros(p)]), rcond=None)[0]
-            resid = y - Xs @ c
-            n_eff = max(len(y) - p, 1)
-            self.alpha_ = n_eff / max(float(resid @ resid), 1e-300)
-            self.lambda_ = self.ridge_alpha * self.alpha_
-            _, sv, vt = np.linalg.svd(A, full_matrices=False)
-            sigma = (vt.T / (self.alpha_ * sv ** 2)) @ vt  # (alpha (X^T X + ridge_alpha I))^-1
-        else:
-            from .ard import ARDRegression
-            from .bayesian_fits import BayesianRidge
-            est = BayesianRidge() if self.regression == "bayesian_ridge" else ARDRegression(
-                threshold_lambda=self.ard_threshold)
-            est.fit(Xs, y)
-            c = np.asarray(est.coef_, float)
-            self.alpha_ = float(est.alpha_)
-            self.lambda_ = est.lambda_
-            sigma = np.asarray(est.sigma_, float)
-            if sigma.shape != (len(c), len(c)):  # ARD's covariance of the kept features
-                full = np.zeros((len(c), len(c)))
-                keep = np.asarray(est.keep_, bool)
-                full[np.ix_(keep, keep)] = sigma
-                sigma = full
-        self.coef_ = c / scale
-        self.sigma_ = sigma / np.outer(scale, scale)
+        fit = fit_linear(self.design.X, self.design.y, self.regression, self.ridge_alpha, self.ard_threshold)
+        self.coef_, self.sigma_, self.alpha_, self.lambda_ = fit
         ns = len(self.species)
         self.potential.species_coeffs = self.coef_[:ns].copy()
         self.potential.moment_coeffs = self.coef_[ns:].copy()
@@ -335,16 +305,37 @@ class MTPModel:
             self._active = ActiveSet.from_rows(rows)
         return self._active
 
-    def grade_rows(self, atoms):
+    def _evaluate_rows(self, atoms):
+        """(energies, forces, stress, grade rows (N, P')) in one kernel call."""
+        e, f, stress, values, types, radial = self.potential.evaluate_rows(atoms, self.mode == "mlip")
+        rows = site_rows(values, types, len(self.species))
+        return e, f, stress, (rows if radial is None else np.hstack([rows, radial]))
+
+    def grade_rows(self, atoms, projected=False):
         """(N, P') per-neighbourhood rows of D-optimality: d E_i / d
         parameters (linear mode: species and moment coefficients; MLIP
-        mode: and the radial coefficients)."""
+        mode: and the radial coefficients); ``projected``: mapped onto the
+        row space of the training rows, as the active set holds them."""
         self._check()
-        if self.mode == "mlip":
-            values, types, radial = self.potential.site_values(atoms, radial=True)
-            return np.hstack([site_rows(values, types, len(self.species)), radial])
-        values, types = self.potential.site_values(atoms)
-        return site_rows(values, types, len(self.species))
+        rows = self._evaluate_rows(atoms)[3]
+        if projected:
+            self.active_set()
+            if self._projection is not None:
+                rows = rows @ self._projection
+        return rows
+
+    def predict_graded(self, atoms):
+        """:meth:`predict` (energy, energies, forces, stress) and each
+        atom's extrapolation ``grade`` (N,) from one kernel call (what the
+        D-optimality selector drives MD with)."""
+        self._check()
+        active = self.active_set()
+        e, f, stress, rows = self._evaluate_rows(atoms)
+        out = {"energy": float(e.sum()), "energies": e, "forces": f,
+               "grade": active.grade(rows if self._projection is None else rows @ self._projection)}
+        if stress is not None:
+            out["stress"] = stress
+        return out
 
     def grade(self, atoms):
         """Extrapolation grade of each atom's neighbourhood (N,):
