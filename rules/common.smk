@@ -260,7 +260,9 @@ def scenarios_of(wc):
 
 def select_inputs(wc):
     i = int(wc.i)
-    d = {"candidates": [f"{it(wc, i)}/explore/{s}.extxyz" for s in scenarios_of(wc)]}
+    # the iteration's model: selectors that pick against it (maxvol's select-add) load it
+    d = {"candidates": [f"{it(wc, i)}/explore/{s}.extxyz" for s in scenarios_of(wc)],
+         "model": f"{it(wc, i)}/model.json", "npz": f"{it(wc, i)}/model.npz"}
     if i > 0:
         d["prev_status"] = f"{it(wc, i - 1)}/status.json"
     return d

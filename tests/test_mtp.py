@@ -396,9 +396,20 @@ def test_grade_is_at_most_one_inside_the_training_set_and_large_when_compressed(
         few.grade(test[0])
 
 
-def test_a_loaded_mtp_says_why_it_has_no_grade(cu_data, tmp_path):
+@pytest.mark.parametrize("mode", ["linear", "mlip"])
+def test_a_loaded_mtp_keeps_its_active_set(cu_data, tmp_path, mode):
+    """The active set (and the row-space map) travel with the saved model,
+    as MLIP's .als file does: a batch job's loaded model grades as the
+    fitted one; one saved with too few neighbourhoods says why it has none."""
     from alff.models import build_model, load_model
-    model = build_model({"kind": "mtp", "level": 8, "r_max": 5.0}).fit(cu_data[0][:2])
+    model = build_model({"kind": "mtp", "level": 8, "r_max": 5.0, "mode": mode,
+                         "radial_fit": {"max_iter": 5}}).fit(cu_data[0][:3])
     model.save(tmp_path / "m")
-    with pytest.raises(ValueError, match="loaded from a file, which keeps no training rows"):
-        load_model(tmp_path / "m").grade(cu_data[1][0])
+    loaded = load_model(tmp_path / "m")
+    test = cu_data[1][0]
+    np.testing.assert_allclose(loaded.grade(test), model.grade(test), rtol=1e-9)
+    np.testing.assert_allclose(loaded.grade_matrix(), model.grade_matrix(), rtol=1e-9, atol=1e-12)
+    few = build_model({"kind": "mtp", "level": 16, "r_max": 5.0}).fit(cu_data[0][:1])
+    few.save(tmp_path / "few")
+    with pytest.raises(ValueError, match="without an active set .*training neighbourhoods for 93 parameters"):
+        load_model(tmp_path / "few").grade(test)

@@ -126,14 +126,22 @@ def _phase_reference(state, iteration):
     return PhaseReference.from_structure(state.atoms)
 
 
-def select_step(selector_cfg, iteration, candidate_paths, prev_status, slot_paths, status_out):
+def select_step(selector_cfg, iteration, candidate_paths, prev_status, slot_paths, status_out, model_path=None):
     """Merge the scenarios' candidates and let the selector pick those to
-    label into fixed slots (an empty file for an unused slot)."""
+    label into fixed slots (an empty file for an unused slot); the
+    iteration's model (``model_path``) is loaded for a selector that picks
+    against it (``needs_model``: maxvol's select-add)."""
     cands = []
     for p in candidate_paths:
         cands += read_frames(p)
     prev = stopped(prev_status)
-    sel = [] if prev else select_candidates(build_selector(selector_cfg), cands, len(slot_paths))
+    selector = build_selector(selector_cfg)
+    model = None
+    if not prev and cands and getattr(selector, "needs_model", False):
+        if model_path is None:
+            raise ValueError(f"selector {selector.kind} picks against the model: select_step needs model_path")
+        model = load_model(model_path)
+    sel = [] if prev else select_candidates(selector, cands, len(slot_paths), model)
     for k, p in enumerate(slot_paths):
         write_frames(p, sel[k:k + 1])
     done = prev or not sel

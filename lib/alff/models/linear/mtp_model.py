@@ -291,8 +291,9 @@ class MTPModel:
         if getattr(self, "_active", None) is None:
             from .maxvol import ActiveSet
             if self.design is None:
-                raise ValueError("MTP grade: this model was loaded from a file, which keeps no training rows; "
-                                 "refit it on its training frames to get an active set")
+                raise ValueError(f"MTP grade: this model was loaded from a file without an active set "
+                                 f"({getattr(self, '_load_note', 'no training rows')}); refit it on its training "
+                                 f"frames to get one")
             rows = self.design.sites
             if self.mode == "mlip":
                 rows = np.hstack([rows, np.vstack([self._radial_site_rows(f) for f in self._frames])])
@@ -415,6 +416,15 @@ class MTPModel:
                 "lambda": np.asarray(self.lambda_).tolist()}
         arrays = dict(coef=self.coef_, sigma=self.sigma_, radial=self.potential.radial_coeffs,
                       basic=b.alpha_index_basic, times=b.alpha_index_times, mapping=b.alpha_moment_mapping)
+        if self.design is not None:  # the active set travels with the model (MLIP's .als), for the grade
+            try:
+                active = self.active_set()
+            except ValueError as err:  # too few neighbourhoods yet: saved without
+                meta["no_active_set"] = str(err)
+            else:
+                arrays.update(active_rows=active.rows, active_ids=np.asarray(active.ids, int))
+                if self._projection is not None:
+                    arrays["active_projection"] = self._projection
         return write_model(path, meta, arrays)
 
     @classmethod
@@ -436,4 +446,9 @@ class MTPModel:
                                                coef[:len(self.species)], coef[len(self.species):])
         self.coef_, self.sigma_ = coef, sigma
         self.alpha_, self.lambda_, self._n_train = m["alpha"], m["lambda"], m["n_train"]
+        if "active_rows" in a:
+            from .maxvol import ActiveSet
+            self._active = ActiveSet(a["active_rows"], a["active_ids"].tolist())
+            self._projection = a["active_projection"] if "active_projection" in a else None
+        self._load_note = m.get("no_active_set", "this model was saved without training rows")
         return self
