@@ -41,6 +41,7 @@ rule report:
         testset=config["testset"],
         phases=PHASES,
         title=figure_title_of,
+        selector=selector_params,
     log:
         f"{S}/logs/report.log",
     localrule: True

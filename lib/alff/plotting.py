@@ -61,21 +61,30 @@ def add_title(fig, title):
         fig.suptitle(title, fontsize=9)
 
 
-def learning_figure(log, calls, stem, title=None):
+def learning_figure(log, calls, stem, title=None, score=None):
     """FLARE Fig. 3a,b: temperature vs time with oracle calls marked;
     cumulative oracle calls and the model's fitted label noise (FLARE's
-    sigma_n).
+    sigma_n); with ``score``, a panel (c) of the selector's score (the
+    learning log's max_uncertainty: FLARE's force std, MLIP's extrapolation
+    grade) against its threshold, calls marked at their score.
 
     Parameters
     ----------
     log : pandas.DataFrame
         Learning log (columns step, time_ps, temperature_K, noise,
-        n_oracle_calls, event, phase; optional ``trajectory``).
+        n_oracle_calls, event, phase, max_uncertainty, threshold; optional
+        ``trajectory``).
     calls : pandas.DataFrame
-        One row per oracle call (time_ps, status; optional ``trajectory``).
+        One row per oracle call (time_ps, status, max_uncertainty; optional
+        ``trajectory``).
+    score : (str, bool), optional
+        The score's axis label and whether its axis is logarithmic.
     """
     plt = _plt()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(3.5, 4.6), sharex=True)
+    if score is None:
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(3.5, 4.6), sharex=True)
+    else:
+        fig, (ax1, ax2, ax4) = plt.subplots(3, 1, figsize=(3.5, 6.6), sharex=True)
     trajs = log["trajectory"].unique() if "trajectory" in log else [None]
     for tr in trajs:
         sub = log if tr is None else log[log["trajectory"] == tr]
@@ -111,9 +120,36 @@ def learning_figure(log, calls, stem, title=None):
         ax3.plot(sub["time_ps"], sub["noise"] * 1000.0, color="C1", lw=1.0, ls=("-", "--", ":", "-.")[k % 4])
     ax3.set_ylabel(r"force noise $\sigma_n$ (meV/$\mathrm{\AA}$)", color="C1")
     ax2.text(0.98, 0.05, "(b)", transform=ax2.transAxes, ha="right")
+    if score is not None:
+        _score_panel(ax4, log, calls, trajs, *score)
+        ax2.set_xlabel("")
     add_title(fig, title)
     fig.tight_layout()
     return save_figure(fig, stem)
+
+
+def _score_panel(ax, log, calls, trajs, label, log_scale):
+    """(c): the selector's score per logged step, its threshold, the calls."""
+    for k, tr in enumerate(trajs):
+        sub = log if tr is None else log[log["trajectory"] == tr]
+        sub = sub.sort_values("time_ps", kind="stable")
+        ax.plot(sub["time_ps"], sub["max_uncertainty"], color="C0", lw=0.8, ls=("-", "--", ":", "-.")[k % 4])
+        ax.plot(sub["time_ps"], sub["threshold"], color="0.4", lw=0.8, ls="--",
+                label="threshold" if k == 0 else None)
+    if len(calls) and "max_uncertainty" in calls:
+        ok = (calls["status"] == "ok").to_numpy()
+        ax.scatter(calls["time_ps"].to_numpy()[ok], calls["max_uncertainty"].to_numpy()[ok], marker="o", s=10,
+                   c="C3", label="oracle call", zorder=3)
+    if log_scale:
+        from matplotlib import ticker
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_ylabel(label)
+    ax.set_xlabel("time (ps)")
+    ax.legend(frameon=False, loc="upper left", fontsize="small")
+    ax.text(0.98, 0.05, "(c)", transform=ax.transAxes, ha="right")
 
 
 def parity_figure(per_phase, stem, title=None):

@@ -14,7 +14,9 @@ class ModelCalculator(Calculator):
 
     Gives ``energy``, ``free_energy``, ``energies``, ``forces``, ``stress``
     (periodic cells) and, with ``return_std``, ``results['forces_std']``
-    (N, 3) and ``results['energies_std']`` (N,) where the model has them.
+    (N, 3) and ``results['energies_std']`` (N,) where the model has them; a
+    drive potential that predicts an extrapolation ``grade`` (N,) (the
+    maxvol selector's) leaves it in ``results['grade']``.
 
     Only what is asked is computed: forces always, local and total energies
     when an energy is asked, the stress when it is asked. Asking for the
@@ -41,7 +43,7 @@ class ModelCalculator(Calculator):
             props.append("forces")
         res = self.model.predict(self.atoms, properties=tuple(props), return_std=self.return_std)
         self.results.update(have)
-        for key in ("forces", "forces_std", "energies", "energies_std", "stress"):
+        for key in ("forces", "forces_std", "energies", "energies_std", "stress", "grade"):
             if key in res:
                 self.results[key] = res[key]
         if "energy" in res:

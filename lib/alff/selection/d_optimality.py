@@ -69,6 +69,8 @@ class MaxvolSelector:
 
     kind = "maxvol"
     needs_model = True  # pick runs select-add on the model's active set
+    score_label = r"extrapolation grade $\gamma$"
+    score_log = True
 
     def __init__(self, gamma_select=2.0, gamma_break=10.0, max_selected=None):
         self.gamma_select, self.gamma_break = float(gamma_select), float(gamma_break)

@@ -45,6 +45,11 @@ class Selector(Protocol):
     threshold_ : float
         The scale the latest score was compared with (logged; NaN if the
         criterion has none).
+    score_label : str, optional
+        Axis label of the score in the learning figure (default
+        "selector score"); ``score_log`` (bool, optional) a log axis.
+    needs_model : bool, optional
+        :meth:`pick` needs the model (the batch select job loads it).
     """
 
     kind: ClassVar[str]

@@ -48,6 +48,8 @@ class ThresholdSelector:
     """
 
     kind = "threshold"
+    score_label = r"max force std ($\mathrm{eV/\AA}$)"
+    score_log = False
 
     def __init__(self, std_tolerance_factor=1.0, absolute=None, max_atoms_added=4, break_factor=4.0):
         self.std_tolerance_factor = float(std_tolerance_factor)

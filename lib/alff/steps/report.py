@@ -12,6 +12,7 @@ import pandas as pd
 from ..atomic import atomic_path
 from ..jobs import read_json, write_json
 from ..models import load_model
+from ..selection import build_selector
 from ..structure_io import read_frames
 
 __all__ = ["evaluate_step", "report_step", "phase_check_summary"]
@@ -88,7 +89,7 @@ def _log_phase_checks(summary):
 
 
 def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, seed_train, out,
-                phase_check_paths=None, title=None):
+                phase_check_paths=None, title=None, selector=None):
     """metrics.json and the figures of a learning run.
 
     Parameters
@@ -110,6 +111,9 @@ def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, see
         checks (timings.json) and a warning per contradicted label.
     title : str, optional
         The figures' title (element, crystal, oracle, scheme).
+    selector : dict, optional
+        The scheme's selector section: the learning figure's score panel
+        takes the selector's ``score_label`` (and ``score_log``).
     """
     from ..evaluation import calibration, force_metrics
     from ..plotting import calibration_figure, learning_figure, parity_figure
@@ -146,7 +150,11 @@ def report_step(run, scheme, mode, seed, testset, phases, eval_paths, learn, see
     }
     write_json(out["metrics"], metrics)
     figs = []
-    figs += learning_figure(log_df, calls, out["learning"], title=title)
+    score = None
+    if selector is not None:
+        sel = build_selector(selector)
+        score = (getattr(sel, "score_label", "selector score"), bool(getattr(sel, "score_log", False)))
+    figs += learning_figure(log_df, calls, out["learning"], title=title, score=score)
     figs += parity_figure(per_phase, out["parity"], title=title)
     figs += calibration_figure(per_phase, out["calibration"], title=title)
     for phase, m in metrics_phase.items():

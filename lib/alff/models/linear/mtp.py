@@ -89,16 +89,26 @@ class MomentTensorPotential:
     @classmethod
     def untrained(cls, species, level, r_min, r_max, radial_basis_size=8, n_radial=None, scaling=1.0):
         """A generated basis of ``level`` with the linear-mode radial
-        functions (f_mu the mu-th Chebyshev function for every species
-        pair) and zero coefficients."""
+        functions and zero coefficients.
+
+        One species: f_mu is the mu-th Chebyshev function. Several: the
+        same plus a fixed pseudo-random mixing of every Chebyshev function,
+        different for each (centre, neighbour) species pair (uniform in
+        [-0.5, 0.5], seeded by the species count: the same model every
+        time), so that a neighbourhood's moments depend on its neighbours'
+        species (with one f_mu for every pair the basis would see geometry
+        only, and an alloy's orderings would all look alike); the MLIP
+        package also starts its radial coefficients from random values."""
         basis = build_basis(level, n_radial)
         size = int(radial_basis_size)
         if size < basis.n_radial:
             raise ValueError(f"radial_basis_size {size} < radial_funcs_count {basis.n_radial}")
         ns = len(_symbols(species))
         rc = np.zeros((ns, ns, basis.n_radial, size))
+        if ns > 1:
+            rc += np.random.default_rng(1000 + ns).uniform(-0.5, 0.5, rc.shape)
         for mu in range(basis.n_radial):
-            rc[:, :, mu, mu] = 1.0
+            rc[:, :, mu, mu] += 1.0
         return cls(species, basis, r_min, r_max, rc, scaling=scaling)
 
     @classmethod
