@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 
 from alff.config import ConfigError, validate_config
 from alff.dynamics import Schedule
@@ -17,6 +15,7 @@ from alff.learning import OnTheFly, Scenario, explore, start_state
 from alff.models.linear.mtp_model import MTPModel
 from alff.oracle import Oracle
 from alff.selection import CONTINUE, LABEL, STOP, MaxvolSelector, build_selector
+from conftest import label_emt
 
 
 def emt_cells(n, seed, rattle=(0.02, 0.06), a=3.61):
@@ -25,10 +24,7 @@ def emt_cells(n, seed, rattle=(0.02, 0.06), a=3.61):
     for _ in range(n):
         at = bulk("Cu", "fcc", a=a * rng.uniform(0.99, 1.01), cubic=True).repeat(2)
         at.rattle(rng.uniform(*rattle), seed=int(rng.integers(1 << 30)))
-        at.calc = EMT()
-        res = dict(energy=at.get_potential_energy(), forces=at.get_forces(), stress=at.get_stress())
-        at.calc = SinglePointCalculator(at, **res)
-        out.append(at)
+        out.append(label_emt(at))
     return out
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from ase.build import bulk, make_supercell
 from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.filters import FrechetCellFilter
 from ase.optimize import FIRE
 from ase.utils.structure_comparator import SymmetryEquivalenceCheck
@@ -21,6 +20,7 @@ from alff.learning.relaxation import learn_on_pool, relax_watched
 from alff.models.linear.mtp_model import MTPModel
 from alff.oracle import Oracle
 from alff.selection import MaxvolSelector
+from conftest import label_emt
 
 
 def _brute_force_count(n):
@@ -91,9 +91,7 @@ def test_a_relaxation_that_leaves_the_range_is_counted(pool):
     lab = [a.copy() for a in pool[:6]]
     for a in lab:
         a.rattle(0.05, seed=1)
-        a.calc = EMT()
-        a.calc = SinglePointCalculator(a, energy=a.get_potential_energy(), forces=a.get_forces(),
-                                       stress=a.get_stress())
+        label_emt(a)
     model.fit(lab)
     squeezed = bulk("Ag", "fcc", a=2.6)  # nearest neighbours 1.84 A < r_min
     r = relax_watched(squeezed, model, MaxvolSelector())
