@@ -37,6 +37,7 @@ include: "rules/label.smk"
 include: "rules/map.smk"
 include: "rules/report.smk"
 include: "rules/validate.smk"
+include: "rules/hull.smk"
 
 
 rule all:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .atomic import atomic_path
 
-__all__ = ["learning_figure", "parity_figure", "calibration_figure", "save_figure", "figure_title", "add_title"]
+__all__ = ["learning_figure", "hull_figure", "parity_figure", "calibration_figure", "save_figure", "figure_title", "add_title"]
 
 
 def _plt():
@@ -150,6 +150,37 @@ def _score_panel(ax, log, calls, trajs, label, log_scale):
     ax.set_xlabel("time (ps)")
     ax.legend(frameon=False, loc="upper left", fontsize="small")
     ax.text(0.98, 0.05, "(c)", transform=ax.transAxes, ha="right")
+
+
+def hull_figure(x, ef_ref, hull_ref, panels, species, stem):
+    """The MLIP paper's Fig. 9: formation energies of the relaxed pool
+    against composition, the oracle's and each model's, with both hulls;
+    one panel per MTP level.
+
+    Parameters
+    ----------
+    x, ef_ref : (n,) float arrays
+        Composition (fraction of ``species[1]``) and the oracle's formation
+        energies (eV/atom).
+    hull_ref : list of int
+    panels : dict
+        level -> ((n,) model formation energies, model hull indices).
+    species : list of str
+    """
+    plt = _plt()
+    n = max(len(panels), 1)
+    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.0), sharey=True, squeeze=False)
+    for ax, (level, (ef, hull)) in zip(axes[0], sorted(panels.items())):
+        ax.scatter(x, 1e3 * ef_ref, s=9, facecolors="none", edgecolors="0.45", lw=0.6, label="oracle")
+        ax.scatter(x, 1e3 * ef, s=5, c="C0", label=f"MTP level {level}")
+        ax.plot(x[hull_ref], 1e3 * ef_ref[hull_ref], color="0.3", lw=1.0, ls="--", label="oracle hull")
+        ax.plot(x[hull], 1e3 * ef[hull], color="C3", lw=1.0, label="MTP hull")
+        ax.set_xlabel(f"fraction of {species[1]} in {species[0]}-{species[1]}")
+        ax.set_title(f"level {level}", fontsize="medium")
+    axes[0][0].set_ylabel("formation energy (meV/atom)")
+    axes[0][0].legend(frameon=False, fontsize="small", loc="best")
+    fig.tight_layout()
+    return save_figure(fig, stem)
 
 
 def parity_figure(per_phase, stem, title=None):

@@ -30,7 +30,7 @@ from ..models.linear.maxvol import ActiveSet
 from ..selection import STOP
 from .records import unlabelled_copy
 
-__all__ = ["RelaxResult", "relax_watched", "relax_pool", "initial_selection"]
+__all__ = ["RelaxResult", "relax_watched", "relax_with", "relax_pool", "initial_selection", "learn_on_pool"]
 
 log = logging.getLogger("alff.learning")
 
@@ -137,6 +137,25 @@ def relax_watched(atoms, model, selector, fmax=0.01, max_steps=300, min_separati
     out = a.copy()
     out.calc = None
     return RelaxResult(status, out, energy, best, step, cands, reason)
+
+
+def relax_with(atoms, calc, fmax=0.01, max_steps=300, **_):
+    """Relax ``atoms`` (positions and cell, FIRE on the Frechet cell
+    filter) with an ASE calculator (the oracle's own relaxation).
+
+    Returns
+    -------
+    (ase.Atoms, float, str)
+        The relaxed structure (no calculator), its energy per atom and
+        ``converged`` or ``max_steps``.
+    """
+    a = atoms.copy()
+    a.calc = calc
+    converged = FIRE(FrechetCellFilter(a), logfile=None).run(fmax=fmax, steps=max_steps)
+    e = float(a.get_potential_energy()) / len(a)
+    out = a.copy()
+    out.calc = None
+    return out, e, CONVERGED if converged else MAX_STEPS
 
 
 def relax_pool(pool, model, selector, **kwargs):
