@@ -6,6 +6,8 @@ import json
 import pandas as pd
 import yaml
 
+from alff.models import load_model
+from alff.structure_io import read_frames
 from test_pipeline import snakemake
 
 
@@ -25,6 +27,9 @@ def test_hull_target_on_a_tiny_pool(tmp_path):
     assert row["level"] == 8 and row["converged"] and row["valid"] and row["same_ground_states"]
     assert row["formation_mae_meV"] < 5.0 and row["n_compared"] == 10
     assert row["n_oracle_calls"] == row["n_train"]
+    model = load_model(out / "level_8" / "model")  # the saved model keeps its active set
+    tol = model.active_set().tol
+    assert max(model.grade(f).max() for f in read_frames(out / "level_8" / "training.extxyz")) <= 1 + tol + 1e-9
     table = pd.read_csv(out / "table.csv")
     assert list(table["level"]) == [8]
     assert (out / "figures" / "hull.png").stat().st_size > 5000

@@ -1,24 +1,20 @@
 """Relaxation-driven learning (the MLIP scheme's section 6): the structure
 pool (derivative structures, counted against an independent brute force),
 formation energies and the convex hull, watched relaxations whose range
-failures are counted events, and learning on a small Ag-Pd pool from no
-data, whose hull equals EMT's."""
+failures are counted events. Learning on a small Ag-Pd pool from no data,
+whose hull equals EMT's: tests/test_hull_pipeline.py."""
 
 import itertools
 
 import numpy as np
 import pytest
 from ase.build import bulk, make_supercell
-from ase.calculators.emt import EMT
-from ase.filters import FrechetCellFilter
-from ase.optimize import FIRE
 from ase.utils.structure_comparator import SymmetryEquivalenceCheck
 
 from alff.analysis.convex_hull import formation_energies, hull_distances, lower_hull
 from alff.enumeration import derivative_structures
-from alff.learning.relaxation import learn_on_pool, relax_watched
+from alff.learning.relaxation import relax_watched
 from alff.models.linear.mtp_model import MTPModel
-from alff.oracle import Oracle
 from alff.selection import MaxvolSelector
 from conftest import label_emt
 
@@ -98,25 +94,3 @@ def test_a_relaxation_that_leaves_the_range_is_counted(pool):
     assert r.status == "out_of_range" and "closer than the MTP's r_min" in r.reason and np.isnan(r.energy_per_atom)
     r2 = relax_watched(pool[4], model, MaxvolSelector(gamma_select=1.0 + 1e-6, gamma_break=1.0 + 2e-6))
     assert r2.status in ("break", "converged")
-
-
-def test_learning_from_no_data_finds_emts_hull(pool):
-    model = MTPModel(species=["Ag", "Pd"], level=8, r_min=2.0, r_max=5.0, mode="mlip",
-                     radial_fit={"max_iter": 40, "every_update": True})
-    sel = MaxvolSelector(gamma_select=2.0, gamma_break=10.0)
-    res = learn_on_pool(pool, model, sel, Oracle("emt"), max_iterations=14, max_selected=10)
-    assert res.converged and res.history[0]["n_selected"] >= 2
-    assert res.n_oracle_calls == len(res.training) == res.history[-1]["n_train"]
-    tol = model.active_set().tol
-    assert max(model.grade(f).max() for f in res.training) <= 1 + tol + 1e-9
-    e_model, e_emt = [], []
-    for a in pool:
-        e_model.append(relax_watched(a, model, sel).energy_per_atom)
-        b = a.copy()
-        b.calc = EMT()
-        FIRE(FrechetCellFilter(b), logfile=None).run(fmax=0.01, steps=300)
-        e_emt.append(b.get_potential_energy() / len(b))
-    x = np.array([a.get_chemical_symbols().count("Pd") / len(a) for a in pool])
-    fm, fo = formation_energies(x, e_model)[0], formation_energies(x, e_emt)[0]
-    assert lower_hull(x, fm) == lower_hull(x, fo)  # EMT's Ag-Pd: no ordered ground state
-    assert np.nanmean(np.abs(fm - fo)) < 0.005
