@@ -27,7 +27,7 @@ from ase.optimize import FIRE
 
 from ..models.calculator import ModelCalculator
 from ..models.linear.maxvol import ActiveSet
-from ..selection import STOP
+from ..selection import CONTINUE, STOP
 from .records import unlabelled_copy
 
 __all__ = ["RelaxResult", "relax_watched", "relax_with", "relax_pool", "initial_selection", "learn_on_pool"]
@@ -109,7 +109,7 @@ def relax_watched(atoms, model, selector, fmax=0.01, max_steps=300, min_separati
             g = float(grade.max())
             best = max(best, g)
             verdict = selector.verdict(step, grade)
-            if verdict != "continue" and (step - last_kept >= min_separation or verdict == STOP):
+            if verdict != CONTINUE and (step - last_kept >= min_separation or verdict == STOP):
                 cands.append(unlabelled_copy(a, grade, relax_step=step, purpose="learn"))
                 last_kept = step
             if verdict == STOP:
@@ -283,7 +283,8 @@ def learn_on_pool(pool, model, selector, oracle, max_iterations=20, max_selected
 
     if getattr(model, "coef_", None) is None:
         from ..models.linear.mtp import MomentTensorPotential
-        species = model.species or sorted({s for a in pool for s in a.get_chemical_symbols()})
+        from ase.data import atomic_numbers
+        species = model.species or sorted({s for a in pool for s in a.get_chemical_symbols()}, key=atomic_numbers.get)
         if model.r_min is None:
             raise ValueError("model.r_min: give it for learning from no data (the pool has no labelled pairs)")
         pot = MomentTensorPotential.untrained(species, model.level, model.r_min, model.r_max,
