@@ -55,6 +55,7 @@ def test_pool_counts_equal_an_independent_brute_force():
     assert all(abs(s.get_volume() / len(s) - 16.0) < 1e-9 for s in pool)
     both = derivative_structures(["Ag", "Pd"], ["fcc", "bcc", "hcp"], 4, a=4.0)
     assert {s.info["parent"] for s in both} == {"fcc", "bcc", "hcp"}
+    np.testing.assert_allclose([s.get_volume() / len(s) for s in both], 16.0)  # every parent at the fcc volume
     assert [s.info["pool_index"] for s in both] == list(range(len(both)))
     with pytest.raises(ValueError, match="unknown parent lattice"):
         derivative_structures(["Ag", "Pd"], ["bct"], 2)

@@ -43,7 +43,7 @@ def derivative_structures(species, lattices=PARENTS, max_atoms=8, a=None):
     vol = a_fcc ** 3 / 4  # per atom
     parents = {"fcc": bulk(species[0], "fcc", a=a_fcc),
                "bcc": bulk(species[0], "bcc", a=(2 * vol) ** (1 / 3)),
-               "hcp": bulk(species[0], "hcp", a=(vol * 2 / (3 ** 0.5 * (8 / 3) ** 0.5)) ** (1 / 3))}
+               "hcp": bulk(species[0], "hcp", a=(vol * 2 ** 0.5) ** (1 / 3))}  # ideal c/a: a^3 / sqrt(2) per atom
     out = []
     for lat in lattices:
         prim = parents[lat]
