@@ -12,6 +12,8 @@ rule hull_pool:
         f"{H}/pool.extxyz",
     log:
         f"{H}/logs/pool.log",
+    benchmark:
+        benchmark_of("hull/pool", shared=True)
     params:
         hull=config["hull"],
     conda:
@@ -32,7 +34,7 @@ rule hull_oracle:
     log:
         f"{H}/logs/oracle.log",
     benchmark:
-        f"{H}/benchmarks/oracle.tsv"
+        benchmark_of("hull/oracle", shared=True)
     params:
         hull=config["hull"],
         oracle=config["oracle"],
@@ -57,7 +59,7 @@ rule hull_learn:
     log:
         f"{H}/logs/learn_{{level}}.log",
     benchmark:
-        f"{H}/benchmarks/learn_{{level}}.tsv"
+        benchmark_of("hull/learn_{level}", shared=True)
     wildcard_constraints:
         level=r"\d+",
     params:
@@ -83,6 +85,8 @@ rule hull_final:
         f"{H}/level_{{level}}/final_relaxed.extxyz",
     log:
         f"{H}/logs/final_{{level}}.log",
+    benchmark:
+        benchmark_of("hull/final_{level}", shared=True)
     wildcard_constraints:
         level=r"\d+",
     params:
