@@ -100,18 +100,12 @@ def _guess(oracle_cfg, element, crystal):
 def _energies(calc, element, crystal, a, scales):
     """(volumes, energies) per atom of the primitive cell at ``a * scales``."""
     from ase.build import bulk
-    cell = bulk(element, crystal, a=a)
-    vols, ens = [], []
-    for s in scales:
-        at = cell.copy()
-        at.set_cell(cell.cell[:] * s, scale_atoms=True)
-        at.calc = calc
-        vols.append(at.get_volume() / len(at))
-        ens.append(at.get_potential_energy() / len(at))
-    ens = np.asarray(ens, float)
+
+    from .analysis.elastic import energy_volume
+    vols, ens = energy_volume(bulk(element, crystal, a=a), calc, scales)
     if not np.isfinite(ens).all():
         raise ValueError(f"non-finite energies of {crystal} {element} near a = {a:.4g} A")
-    return np.asarray(vols), ens
+    return vols, ens
 
 
 def _bracket(calc, element, crystal, a, scales, tries):
