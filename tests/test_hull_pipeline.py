@@ -26,6 +26,7 @@ def test_hull_target_on_a_tiny_pool(tmp_path):
     row = m["levels"][0]
     assert row["level"] == 8 and row["converged"] and row["valid"] and row["same_ground_states"]
     assert row["formation_mae_meV"] < 5.0 and row["n_compared"] == 10
+    assert row["formation_mae_at_oracle_structures_meV"] < 5.0
     assert row["n_oracle_calls"] == row["n_train"]
     model = load_model(out / "level_8" / "model")  # the saved model keeps its active set
     tol = model.active_set().tol
