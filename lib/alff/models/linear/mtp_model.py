@@ -240,11 +240,6 @@ class MTPModel:
         self._solve()
         return self
 
-    def _radial_site_rows(self, atoms):
-        """(N, n_radial_coeffs) d E_i / d (radial coefficients) of ``atoms``
-        at the current coefficients (MLIP mode's grade rows)."""
-        return self.potential.site_values(atoms, radial=True)[2]
-
     def _solve(self):
         fit = fit_linear(self.design.X, self.design.y, self.regression, self.ridge_alpha, self.ard_threshold)
         self.coef_, self.sigma_, self.alpha_, self.lambda_ = fit
@@ -296,7 +291,9 @@ class MTPModel:
                                  f"frames to get one")
             rows = self.design.sites
             if self.mode == "mlip":
-                rows = np.hstack([rows, np.vstack([self._radial_site_rows(f) for f in self._frames])])
+                # d E_i / d radial coefficients at the current coefficients, per training atom
+                rows = np.hstack([rows, np.vstack([self.potential.site_values(f, radial=True)[2]
+                                                   for f in self._frames])])
             self._projection = _row_space(rows)
             if self._projection is not None:
                 rows = rows @ self._projection
@@ -312,6 +309,12 @@ class MTPModel:
         rows = site_rows(values, types, len(self.species))
         return e, f, stress, (rows if radial is None else np.hstack([rows, radial]))
 
+    def _projected(self, rows):
+        """``rows`` mapped onto the row space of the training rows (as the
+        active set holds them; the identity when they have full rank)."""
+        self.active_set()
+        return rows if self._projection is None else rows @ self._projection
+
     def grade_rows(self, atoms, projected=False):
         """(N, P') per-neighbourhood rows of D-optimality: d E_i / d
         parameters (linear mode: species and moment coefficients; MLIP
@@ -319,21 +322,16 @@ class MTPModel:
         row space of the training rows, as the active set holds them."""
         self._check()
         rows = self._evaluate_rows(atoms)[3]
-        if projected:
-            self.active_set()
-            if self._projection is not None:
-                rows = rows @ self._projection
-        return rows
+        return self._projected(rows) if projected else rows
 
     def predict_graded(self, atoms):
         """:meth:`predict` (energy, energies, forces, stress) and each
         atom's extrapolation ``grade`` (N,) from one kernel call (what the
         D-optimality selector drives MD with)."""
         self._check()
-        active = self.active_set()
         e, f, stress, rows = self._evaluate_rows(atoms)
         out = {"energy": float(e.sum()), "energies": e, "forces": f,
-               "grade": active.grade(rows if self._projection is None else rows @ self._projection)}
+               "grade": self.active_set().grade(self._projected(rows))}
         if stress is not None:
             out["stress"] = stress
         return out
@@ -344,9 +342,7 @@ class MTPModel:
         tolerance) inside the training data, > 1 when extrapolating. The
         configuration's grade is the maximum. The rows are first mapped
         onto the row space of the training rows (see :func:`_row_space`)."""
-        active = self.active_set()
-        rows = self.grade_rows(atoms)
-        return active.grade(rows if self._projection is None else rows @ self._projection)
+        return self.active_set().grade(self.grade_rows(atoms, projected=True))
 
     def grade_matrix(self):
         """(P', r) matrix G with grade = max_j |(b G)_j| for a raw grade row
