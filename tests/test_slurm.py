@@ -23,6 +23,7 @@ import pytest
 
 import alff
 from alff.launch import running_snakemake
+from test_kill_resume import finished_calls, in_flight
 from test_pipeline import calls, check_outputs, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -213,8 +214,13 @@ def test_batch_run_through_slurm_killed_and_restarted(slurm_cluster, tmp_path):
         assert time.monotonic() < deadline, ("orphaned jobs still running", _jobs(tmp_path),
                                              running_snakemake(tmp_path))
         time.sleep(0.5)
-    done_before = calls(tmp_path)
-    assert len(done_before) >= 1
+    # a label cancelled after its calculator returned and before its label
+    # reached the cache is lost (at most the call in progress, by design) and
+    # redone: such calls are not "finished" (tests/test_kill_resume.py)
+    lost = in_flight(tmp_path, 0)
+    assert len(lost) <= slurm_cluster["cpus"], ("more calls lost than jobs ran", lost)
+    done_before = finished_calls(tmp_path, "learn", lost)
+    assert len(calls(tmp_path)) >= 1
 
     # ----- restart with the same command (alff-run clears the stale lock)
     log2 = tmp_path / "snakemake_2.log"
@@ -231,11 +237,11 @@ def test_batch_run_through_slurm_killed_and_restarted(slurm_cluster, tmp_path):
     # ----- a complete result, no finished oracle call repeated
     run = tmp_path / "results" / "tiny_batch"
     m, log = check_outputs(run)
-    done = calls(tmp_path)
+    done = finished_calls(tmp_path, "learn", lost)
     assert len(done) == len(set(done)), "a finished oracle call was repeated"
     assert done[:len(done_before)] == done_before
     assert m["n_oracle_calls"] == len(done) >= 2
-    seed = calls(tmp_path, "seed")
+    seed = finished_calls(tmp_path, "seed", lost)
     assert len(seed) == len(set(seed)) == cfg["seed"]["steps"] + 1
 
     # ----- the jobs went through Slurm: its queue history and the kept logs
