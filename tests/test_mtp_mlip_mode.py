@@ -201,7 +201,8 @@ def test_config_accepts_the_mlip_mode_and_rejects_bad_keys():
     cfg = validate_config({"schemes": {"mtp": {"model": {"kind": "mtp", "mode": "mlip"}}},
                            "learn": {"schemes": ["mtp"]}}, schema)
     m = cfg["schemes"]["mtp"]["model"]
-    assert m["radial_fit"] == {"max_iter": 200, "tol": 1e-7, "max_atoms": None, "every_update": False}
+    assert m["radial_fit"] == {"max_iter": 200, "tol": 1e-7, "max_atoms": None, "every_update": False,
+                               "starts": 1, "seed": 0}
     with pytest.raises(ConfigError, match=r"schemes.mtp.model.mode: 'bfgs' is not one of"):
         validate_config({"schemes": {"mtp": {"model": {"kind": "mtp", "mode": "bfgs"}}}}, schema)
     with pytest.raises(ConfigError, match=r"schemes.mtp.model.radial_fit"):
@@ -236,3 +237,31 @@ def test_a_rank_deficient_basis_grades_in_its_row_space(cu_data):
     md = MD(a, m, grade=True, seed=1)
     md.run(3, thermo_every=3)
     assert md.grades[-1] == pytest.approx(m.grade(md.atoms).max(), rel=1e-8)
+
+
+def test_random_starts_keep_the_lowest_loss_and_seeds_make_different_models():
+    from alff.models.linear.mtp_radial_fit import fit_radial_starts
+    frames = emt_frames(4, seed=3)
+    opts = dict(max_iter=8, tol=1e-9)
+
+    def fitted(starts, seed):
+        pot = MomentTensorPotential.untrained(["Cu"], 8, 2.0, 5.0)
+        return pot, fit_radial_starts(pot, frames, starts=starts, seed=seed, **opts)
+
+    one, r1 = fitted(1, 0)
+    ref = MomentTensorPotential.untrained(["Cu"], 8, 2.0, 5.0)
+    r0 = fit_radial(ref, frames, **opts)
+    # one start of seed 0 is the plain fit from the linear-mode start
+    assert r1.loss == pytest.approx(r0.loss, rel=1e-12) and r1.start_losses == (r1.loss,)
+    np.testing.assert_allclose(one.radial_coeffs, ref.radial_coeffs, rtol=1e-12, atol=1e-14)
+    pot, r3 = fitted(3, 0)
+    assert len(r3.start_losses) == 3 and r3.loss == min(r3.start_losses) == r3.start_losses[r3.start]
+    assert r3.start_losses[0] == pytest.approx(r0.loss, rel=1e-12)
+    # the kept coefficients are the kept start's: the loss recomputed from them
+    assert training_loss(pot, frames) == pytest.approx(r3.loss, rel=1e-9)
+    other, r5 = fitted(1, 5)
+    assert not np.allclose(other.radial_coeffs, one.radial_coeffs)
+    again, r5b = fitted(1, 5)
+    np.testing.assert_array_equal(again.radial_coeffs, other.radial_coeffs)  # seeded
+    with pytest.raises(ValueError, match="radial_fit.starts must be >= 1"):
+        fitted(0, 0)

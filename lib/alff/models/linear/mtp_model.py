@@ -45,7 +45,7 @@ __all__ = ["MTPModel"]
 FORMAT = "alff.mtp"
 FORMAT_VERSION = 1
 MODES = ("linear", "mlip")
-RADIAL_FIT = {"max_iter": 200, "tol": 1e-7, "max_atoms": None, "every_update": False}
+RADIAL_FIT = {"max_iter": 200, "tol": 1e-7, "max_atoms": None, "every_update": False, "starts": 1, "seed": 0}
 
 
 def _min_distance(frames):
@@ -119,7 +119,8 @@ class MTPModel:
         (relative loss decrease to stop, 1e-7), ``max_atoms`` (train the
         radial functions on a seeded random subset of the frames with at
         most this many atoms; None: all), ``every_update`` (retrain them at
-        every update, not only at fit).
+        every update, not only at fit), ``starts``, ``seed`` (random starts,
+        the best kept: :func:`.mtp_radial_fit.fit_radial_starts`).
     """
 
     kind = "mtp"
@@ -208,7 +209,7 @@ class MTPModel:
     def _train_radial(self, frames, atom_indices):
         """MLIP mode: radial mixing coefficients by nonlinear least squares
         on ``frames`` (a seeded subset when ``radial_fit.max_atoms``)."""
-        from .mtp_radial_fit import fit_radial
+        from .mtp_radial_fit import fit_radial_starts
         opts = self.radial_fit
         idx = np.arange(len(frames))
         if opts["max_atoms"] is not None:
@@ -217,9 +218,9 @@ class MTPModel:
             idx = np.sort(order[:max(1, int(np.searchsorted(sizes, int(opts["max_atoms"]), side="right")))])
         sub = [frames[k] for k in idx]
         sub_idx = None if atom_indices is None else [atom_indices[k] for k in idx]
-        self.radial_result = fit_radial(self.potential, sub, sub_idx, tuple(self.design.weights),
-                                        self.weighting, max_iter=opts["max_iter"], tol=opts["tol"],
-                                        ridge_alpha=self.ridge_alpha)
+        self.radial_result = fit_radial_starts(
+            self.potential, sub, sub_idx, opts["starts"], opts["seed"], weights=tuple(self.design.weights),
+            weighting=self.weighting, max_iter=opts["max_iter"], tol=opts["tol"], ridge_alpha=self.ridge_alpha)
 
     def update(self, frames, atom_indices=None):
         """Add labelled frames and refit (MLIP mode: the linear

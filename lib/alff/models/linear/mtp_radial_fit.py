@@ -30,7 +30,7 @@ from .design import Design, _labels, frame_weights
 from .mtp_gradients import mtp_loss_gradient, pair_tangent
 from .mtp_kernels import MTPRadial, mtp_energy_forces
 
-__all__ = ["RadialFitResult", "fit_radial", "training_loss"]
+__all__ = ["RadialFitResult", "fit_radial", "fit_radial_starts", "training_loss"]
 
 log = logging.getLogger(__name__)
 _NO_SITES = np.zeros((0, 1, 1, 1, 1))
@@ -46,6 +46,8 @@ class RadialFitResult(NamedTuple):
     n_evaluations: int
     seconds: float
     message: str
+    start_losses: tuple = ()   # final loss of every start (fit_radial_starts), the kept one among them
+    start: int = 0             # index of the kept start
 
 
 class _Frame(NamedTuple):
@@ -193,3 +195,59 @@ def fit_radial(potential, frames, atom_indices=None, weights=(1.0, 0.01, 0.001),
     potential.moment_coeffs = coef[ns:].copy()
     return RadialFitResult(potential.radial_coeffs, coef, float(cache["start"]), float(loss), int(cache["n"]),
                            time.perf_counter() - t0, str(res.message))
+
+
+def fit_radial_starts(potential, frames, atom_indices=None, starts=1, seed=0, spread=0.5, **options):
+    """:func:`fit_radial` from ``starts`` initial radial coefficients, the
+    lowest final loss kept (the MLIP paper fits several MTPs from random
+    initial radial parameters and keeps the best).
+
+    Start k begins from the potential's radial coefficients plus a uniform
+    perturbation in [-spread, spread] of every coefficient, drawn from
+    ``numpy.random.default_rng([seed, k])``; start 0 of seed 0 is the
+    unperturbed potential (the deterministic linear-mode start).
+
+    Parameters
+    ----------
+    potential : MomentTensorPotential
+        Its radial coefficients are the base of every start; on return the
+        kept optimum (in place, as :func:`fit_radial`).
+    frames, atom_indices
+        As :func:`fit_radial`.
+    starts : int
+        Number of starts (>= 1).
+    seed : int
+        Seed of the perturbations (different seeds give different models:
+        an ensemble).
+    spread : float
+        Half-width of the uniform perturbation.
+    **options
+        Passed to :func:`fit_radial` (weights, weighting, max_iter, tol,
+        ridge_alpha, progress).
+
+    Returns
+    -------
+    RadialFitResult
+        The kept start's, with ``start_losses`` of all starts and
+        ``start`` its index.
+    """
+    starts = int(starts)
+    if starts < 1:
+        raise ValueError(f"model.radial_fit.starts must be >= 1, got {starts}")
+    base = potential.radial_coeffs.copy()
+    results = []
+    for k in range(starts):
+        rc = base.copy()
+        if k > 0 or int(seed) != 0:
+            rc += np.random.default_rng([int(seed), k]).uniform(-spread, spread, rc.shape)
+        potential.radial_coeffs = rc
+        r = fit_radial(potential, frames, atom_indices, **options)
+        results.append((r, potential.species_coeffs.copy(), potential.moment_coeffs.copy()))
+        log.info("MTP radial fit: start %d of %d (seed %d), loss %.6g -> %.6g", k + 1, starts, int(seed),
+                 r.loss_start, r.loss)
+    best = min(range(starts), key=lambda k: results[k][0].loss)
+    r, sp, mom = results[best]
+    potential.radial_coeffs = np.ascontiguousarray(r.radial_coeffs)
+    potential.species_coeffs, potential.moment_coeffs = sp, mom
+    return r._replace(start_losses=tuple(float(x[0].loss) for x in results), start=int(best),
+                      seconds=float(sum(x[0].seconds for x in results)))
