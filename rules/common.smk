@@ -29,7 +29,7 @@ from pathlib import Path
 
 from alff.analysis.phase import expected_phase
 from alff.config import scheme_sections
-from alff.models import is_mappable
+from alff.models import is_mappable, is_validated
 
 LIB = str(Path(workflow.basedir) / "lib")
 # Jobs import alff from this checkout (also inside conda envs and on cluster
@@ -58,12 +58,18 @@ FIGURES = ["learning", "parity", "calibration"]
 VALIDATIONS = [name for name in ("rdf", "neb", "diffusion", "melting")
                if config["validate"]["enabled"] and config["validate"][name]["enabled"]]
 # schemes whose model maps to splines: they get the map rule (LAMMPS files)
-# and the validation, which runs on the mapped potential
+# and the validation, which runs on the mapped potential; a model that runs in
+# the compiled MD loop itself (the MTP) is validated as it is
 MAPPED_SCHEMES = [s for s in SCHEMES if is_mappable(config["schemes"][s]["model"]["kind"])]
+VALIDATED_SCHEMES = [s for s in SCHEMES if is_validated(config["schemes"][s]["model"]["kind"])]
 for _s in SCHEMES:
-    if _s not in MAPPED_SCHEMES:
-        logger.warning(f"scheme {_s}: model kind '{config['schemes'][_s]['model']['kind']}' has no spline "
-                       "mapping: no potential/ files and no validation for it (its metrics and figures are made)")
+    _kind = config["schemes"][_s]["model"]["kind"]
+    if _s not in MAPPED_SCHEMES and _s in VALIDATED_SCHEMES:
+        logger.info(f"scheme {_s}: model kind '{_kind}' has no spline mapping (no potential/ files); its "
+                    "validation runs on the model itself in the compiled MD loop")
+    elif _s not in MAPPED_SCHEMES:
+        logger.warning(f"scheme {_s}: model kind '{_kind}' has no spline mapping and no compiled MD: no "
+                       "potential/ files and no validation for it (its metrics and figures are made)")
 
 
 wildcard_constraints:
@@ -179,6 +185,24 @@ def validation_settings(name):
             "system": {k: config["system"].get(k) for k in ("element", "a")}, "seed": config["random_seed"]}
 
 
+def validated_potential(wc):
+    """The potential the validation rules run: the mapped splines of a
+    mappable scheme, else the final model (json)."""
+    d = scheme_dir(wc)
+    return f"{d}/potential/mapped.json" if scheme_of(wc) in MAPPED_SCHEMES else f"{d}/model/final.json"
+
+
+def validated_potential_data(wc):
+    """The arrays beside :func:`validated_potential` (the final model's npz;
+    none for the mapped potential)."""
+    return [] if scheme_of(wc) in MAPPED_SCHEMES else [f"{scheme_dir(wc)}/model/final.npz"]
+
+
+def mapping_report(wc):
+    """The mapping report of a mapped scheme (none for the others)."""
+    return [f"{scheme_dir(wc)}/potential/mapping.json"] if scheme_of(wc) in MAPPED_SCHEMES else []
+
+
 def learn_outputs():
     """The outputs every learning mode ends with."""
     return {
@@ -194,9 +218,9 @@ def learn_outputs():
 def report_outputs():
     out = [f"{S}/metrics.json"] + [f"{S}/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")]
     mapped = [f"{S}/potential/mapped.json", f"{S}/potential/alff.uf3", f"{S}/potential/mapping.json"]
-    if VALIDATIONS:
-        mapped += [f"{S}/validation/summary.csv", f"{S}/report.md"]
-    return per_scheme(*out) + per_scheme(*mapped, schemes=MAPPED_SCHEMES)
+    validated = [f"{S}/validation/summary.csv", f"{S}/report.md"] if VALIDATIONS else []
+    return (per_scheme(*out) + per_scheme(*mapped, schemes=MAPPED_SCHEMES)
+            + per_scheme(*validated, schemes=VALIDATED_SCHEMES))
 
 
 # ----- report() flags and benchmark paths

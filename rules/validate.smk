@@ -1,4 +1,5 @@
-# Validation of the mapped potential against the oracle: RDF, NEB barriers,
+# Validation of the learned potential (mapped splines, or a model that runs in
+# the compiled MD loop itself, the MTP) against the oracle: RDF, NEB barriers,
 # vacancy diffusion and melting, each with the model and the reference under
 # the same protocol (config section `validate`). Each rule writes its data
 # (CSV), a figure (PNG+PDF) and summary rows; `validate` joins them into
@@ -6,12 +7,12 @@
 # figure (Fig. 3-4 of the FLARE paper, for any element).
 
 V = f"{S}/validation"
-MAPPED = f"{S}/potential/mapped.json"
 
 
 rule rdf:
     input:
-        mapped=MAPPED,
+        potential=validated_potential,
+        potential_data=validated_potential_data,
     output:
         data=f"{V}/rdf.csv",
         rows=f"{V}/rows/rdf.csv",
@@ -36,7 +37,8 @@ rule rdf:
 
 rule neb:
     input:
-        mapped=MAPPED,
+        potential=validated_potential,
+        potential_data=validated_potential_data,
         model=f"{S}/model/final.json",
         npz=f"{S}/model/final.npz",
     output:
@@ -63,7 +65,8 @@ rule neb:
 
 rule diffusion:
     input:
-        mapped=MAPPED,
+        potential=validated_potential,
+        potential_data=validated_potential_data,
     output:
         msd=f"{V}/diffusion_msd.csv",
         coefficients=f"{V}/diffusion.csv",
@@ -90,7 +93,8 @@ rule diffusion:
 
 rule melting:
     input:
-        mapped=MAPPED,
+        potential=validated_potential,
+        potential_data=validated_potential_data,
     output:
         ramp=f"{V}/melting_ramp.csv",
         coexistence=f"{V}/melting_coexistence.csv",
@@ -119,7 +123,7 @@ rule validation_summary:
     input:
         rows=[f"{V}/rows/{name}.csv" for name in VALIDATIONS],
         metrics=f"{S}/metrics.json",
-        mapping=f"{S}/potential/mapping.json",
+        mapping=mapping_report,
         figures=[f"{S}/figures/{name}.png" for name in FIGURES + VALIDATIONS],
         # written when the workflow is parsed: the defaults filled in
         resolved=f"{R}/resolved_config.yaml",
@@ -144,7 +148,7 @@ rule validation_summary:
 
 rule validate:
     input:
-        per_scheme(f"{V}/summary.csv", f"{S}/report.md", schemes=MAPPED_SCHEMES),
+        per_scheme(f"{V}/summary.csv", f"{S}/report.md", schemes=VALIDATED_SCHEMES),
     localrule: True
 
 

@@ -8,9 +8,9 @@ from .calculator import ModelCalculator
 from .gaussian_process import GaussianProcess
 from .linear import MomentTensorPotential, read_cfg, read_mtp, write_cfg
 from .protocol import PREDICT_KEYS, Model
-from .registry import build_model, is_mappable, load_model, model_class, register
+from .registry import build_model, is_mappable, is_validated, load_model, model_class, register
 from .storage import ModelFileError
 
 __all__ = ["Model", "PREDICT_KEYS", "ModelCalculator", "GaussianProcess", "build_model", "load_model",
-           "model_class", "is_mappable", "register", "ModelFileError", "MomentTensorPotential", "read_mtp", "read_cfg",
+           "model_class", "is_mappable", "is_validated", "register", "ModelFileError", "MomentTensorPotential", "read_mtp", "read_cfg",
            "write_cfg"]

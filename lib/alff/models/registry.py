@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..imports import import_object, resolve_kind
 from .storage import ModelFileError, model_stem, read_meta
 
-__all__ = ["MODEL_KINDS", "build_model", "load_model", "register", "model_class", "is_mappable"]
+__all__ = ["MODEL_KINDS", "build_model", "load_model", "register", "model_class", "is_mappable", "is_validated"]
 
 # kind -> "module:Class"; imported on first use (a missing optional
 # dependency of one model does not break the others)
@@ -45,6 +45,15 @@ def model_class(kind):
 def is_mappable(kind):
     """Whether models of ``kind`` can be mapped to splines (rule map)."""
     return bool(getattr(model_class(kind), "mappable", False))
+
+
+def is_validated(kind):
+    """Whether the validation rules run for models of ``kind``: on the
+    mapped potential of a mappable model, or on the model itself where it
+    runs in the compiled MD loop (``compiled_md``, e.g. the MTP); a model
+    with neither would take days of Python MD."""
+    cls = model_class(kind)
+    return bool(getattr(cls, "mappable", False) or getattr(cls, "compiled_md", False))
 
 
 def build_model(section, previous=None):

@@ -146,7 +146,7 @@ def diffusion_validation(cfg, element, a, engines, seed=0):
             if r is None:
                 coeffs.append({"engine": eng.name, "temperature_K": T, "mean_T_K": np.nan, "D": np.nan,
                                "D_err": np.nan, "jumps": -1, "steps": 0, "valid": False,
-                               "note": "the model left its mapped range (see the log)"})
+                               "note": "the model left its range (see the log)"})
                 continue
             msd = mean_squared_displacement(r["unwrapped"])
             msd_tables.append(pd.DataFrame({"engine": eng.name, "temperature_K": T,

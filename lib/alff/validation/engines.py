@@ -41,12 +41,15 @@ class Engine:
 
 def model_engine(model_path):
     """The learned potential saved at ``model_path`` (json): a mapped
-    potential runs in the compiled MD loop, any other model through its ASE
-    calculator."""
+    potential or a model with ``compiled_md`` (the MTP) runs in the compiled
+    MD loop, any other model through its ASE calculator."""
     from ..models import load_model
     pot = load_model(model_path)
+    compiled = pot.kind == "mapped" or getattr(pot, "compiled_md", False)
     label = "alff (mapped)" if pot.kind == "mapped" else f"alff ({pot.kind})"
-    return Engine("model", label, (lambda: pot) if pot.kind == "mapped" else pot.calculator, pot.calculator)
+    if pot.kind == "mtp":
+        label = f"alff (MTP level {pot.level})"
+    return Engine("model", label, (lambda: pot) if compiled else pot.calculator, pot.calculator)
 
 
 def reference_engine(oracle_cfg, choice, section):
@@ -139,15 +142,16 @@ def sample_md(atoms, engine, temperature_K, timestep_fs, equilibrate_steps, step
 
 
 def guarded(fn, engine, what):
-    """``fn()``, or None when the model leaves its mapped range (the
-    protocol then reports NaN for the model and goes on; the reference's
-    errors propagate)."""
+    """``fn()``, or None when the model leaves its range (a mapped
+    potential's spline range, an MTP's r_min: the protocol then reports NaN
+    for the model and goes on; the reference's errors propagate)."""
+    from ..models.linear.mtp import MTPInputError
     from ..models.mapped import OutOfRangeError
     try:
         return fn()
-    except OutOfRangeError as err:
+    except (OutOfRangeError, MTPInputError) as err:
         if engine.name != "model":
             raise
-        log.warning("%s: the model left its mapped range (%s); its value is NaN. Learn this region (hotter or "
+        log.warning("%s: the model left its range (%s); its value is NaN. Learn this region (hotter or "
                     "longer exploration) before trusting the model here", what, err)
         return None

@@ -188,13 +188,13 @@ def melting_validation(cfg, element, a, engines, seed=0):
     ramps, coexs, results = [], [], {}
     nan_coex = {"Tm": np.nan, "Tm_err": np.nan, "coexisting": False, "solid_fraction_range": (np.nan, np.nan),
                 "T_guess": np.nan, "attempt": 0,
-                "invalid": "the model left its mapped range during the coexistence run (see the log)"}
+                "invalid": "the model left its range during the coexistence run (see the log)"}
     cc = cfg["coexistence"]
     for eng in engines:
         res = guarded(lambda: heating_ramp(bulk_cell(element, a, cfg["ramp"]["repeat"]), eng,
                                            dict(cfg["ramp"], **common), qc, seed=seed), eng, "melting ramp")
         if res is None:
-            why = "the model left its mapped range during the ramp (see the log)"
+            why = "the model left its range during the ramp (see the log)"
             results[eng.name] = {"ramp": {"Tm": np.nan, "Tm_err": np.nan, "latent_heat": np.nan, "split": -1,
                                           "Tm_structure": np.nan, "invalid": {"energy": why, "q6": why}},
                                  "coexistence": dict(nan_coex, invalid="no ramp to start from")}

@@ -125,6 +125,7 @@ class MTPModel:
 
     kind = "mtp"
     mappable = False
+    compiled_md = True  # alff.md.MD runs it in the compiled loop (the validation rules use it directly)
 
     def __init__(self, species=None, level=16, r_max=5.0, r_min=None, radial_basis_size=8, n_radial=None,
                  regression="ridge", weights=None, weighting="vibrations", ridge_alpha=1e-8,
