@@ -38,6 +38,7 @@ include: "rules/map.smk"
 include: "rules/report.smk"
 include: "rules/validate.smk"
 include: "rules/hull.smk"
+include: "rules/elastic.smk"
 
 
 rule all:

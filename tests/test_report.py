@@ -19,7 +19,8 @@ import yaml
 from test_pipeline import REPO, snakemake
 
 # the tiny steps: run by Snakemake itself, never queued on a cluster, no benchmark
-LOCAL_RULES = {"all", "select", "merge", "finalize", "report", "validation_summary", "validate", "paper", "hull"}
+LOCAL_RULES = {"all", "select", "merge", "finalize", "report", "validation_summary", "validate", "paper", "hull",
+               "elastic"}
 
 
 def report_members(zpath):
