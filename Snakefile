@@ -39,6 +39,7 @@ include: "rules/report.smk"
 include: "rules/validate.smk"
 include: "rules/hull.smk"
 include: "rules/elastic.smk"
+include: "rules/paper_mlip.smk"
 
 
 rule all:
