@@ -30,7 +30,8 @@ from ..models.linear.maxvol import ActiveSet
 from ..selection import CONTINUE, STOP
 from .records import unlabelled_copy
 
-__all__ = ["RelaxResult", "relax_watched", "relax_with", "relax_pool", "initial_selection", "learn_on_pool"]
+__all__ = ["RelaxResult", "relax_watched", "relax_with", "relax_pool", "initial_selection", "first_selection",
+           "first_history_row", "learn_on_pool"]
 
 log = logging.getLogger("alff.learning")
 
@@ -206,6 +207,27 @@ def initial_selection(pool, potential, n, tol=1.0 + 1e-9):
     return sorted(counts, key=lambda k: (-counts[k], k))[:int(n)]
 
 
+def first_selection(pool, model, n, key="model.r_min"):
+    """:func:`initial_selection` for an unfitted ``model`` (MTPModel): its
+    basis as an untrained potential of its species (else the pool's, by
+    atomic number); ``key`` names the config key of r_min, which learning
+    from no data needs (no labelled pairs to take it from)."""
+    from ase.data import atomic_numbers
+    from ..models.linear.mtp import MomentTensorPotential
+    if model.r_min is None:
+        raise ValueError(f"{key}: give it for learning from no data (the pool has no labelled pairs)")
+    species = model.species or sorted({s for a in pool for s in a.get_chemical_symbols()}, key=atomic_numbers.get)
+    pot = MomentTensorPotential.untrained(species, model.level, model.r_min, model.r_max, model.radial_basis_size,
+                                          model.n_radial)
+    return initial_selection(pool, pot, n)
+
+
+def first_history_row(n_train, n_pool, n_picked, n_ok, n_failed):
+    """The learning history's iteration 0: the first selection from no data."""
+    return {"iteration": 0, "n_train": n_train, "n_candidates": n_pool, "n_selected": n_picked, "n_labelled": n_ok,
+            "n_failed": n_failed, "max_grade": float("nan")}
+
+
 @dataclass
 class PoolLearning:
     """The outcome of :func:`learn_on_pool`.
@@ -282,14 +304,7 @@ def learn_on_pool(pool, model, selector, oracle, max_iterations=20, max_selected
         return ok, failed
 
     if getattr(model, "coef_", None) is None:
-        from ..models.linear.mtp import MomentTensorPotential
-        from ase.data import atomic_numbers
-        species = model.species or sorted({s for a in pool for s in a.get_chemical_symbols()}, key=atomic_numbers.get)
-        if model.r_min is None:
-            raise ValueError("model.r_min: give it for learning from no data (the pool has no labelled pairs)")
-        pot = MomentTensorPotential.untrained(species, model.level, model.r_min, model.r_max,
-                                              model.radial_basis_size, model.n_radial)
-        first = initial_selection(pool, pot, len(pool) if initial is None else initial)
+        first = first_selection(pool, model, len(pool) if initial is None else initial)
         picked = []
         for k in first:
             f = pool[k].copy()
@@ -300,9 +315,7 @@ def learn_on_pool(pool, model, selector, oracle, max_iterations=20, max_selected
             raise RuntimeError(f"{label}every label of the first selection failed ({failed} of {len(picked)})")
         training += ok
         model.fit(training)
-        history.append({"iteration": 0, "n_train": len(training), "n_candidates": len(pool),
-                        "n_selected": len(picked), "n_labelled": len(ok), "n_failed": failed,
-                        "max_grade": float("nan")})
+        history.append(first_history_row(len(training), len(pool), len(picked), len(ok), failed))
         log.info("%sno training data: %d configurations picked by maxvol from the unrelaxed pool, %d labelled",
                  label, len(picked), len(ok))
     converged = False

@@ -26,6 +26,7 @@ from ..analysis.elastic import cubic_constants, elastic_constants, energy_volume
 from ..atomic import atomic_path
 from ..jobs import read_json, write_json
 from ..learning.records import training_inputs
+from ..learning.relaxation import first_history_row, first_selection
 from ..models import build_model
 from ..oracle import Oracle, is_ok
 from ..selection import build_selector
@@ -95,19 +96,6 @@ def _grade_or_inf(model, atoms):
         return float("inf")
 
 
-def _first_selection(pool, model, n):
-    """Pool indices to label first from no data (maxvol on the basis rows)."""
-    from ase.data import atomic_numbers
-    from ..learning.relaxation import initial_selection
-    from ..models.linear.mtp import MomentTensorPotential
-    if model.r_min is None:
-        raise ValueError("elastic.model.r_min: give it for learning from no data")
-    species = model.species or sorted({s for a in pool for s in a.get_chemical_symbols()}, key=atomic_numbers.get)
-    pot = MomentTensorPotential.untrained(species, model.level, model.r_min, model.r_max, model.radial_basis_size,
-                                          model.n_radial)
-    return initial_selection(pool, pot, n)
-
-
 def learn_on_candidates(pool, model, selector, oracle, max_iterations=10, max_selected=50, initial=(),
                         first=None):
     """D-optimality selection from a fixed pool: grade every unlabelled pool
@@ -158,15 +146,13 @@ def learn_on_candidates(pool, model, selector, oracle, max_iterations=10, max_se
         training, idx = training_inputs(training)
         model.fit(training, idx)
     else:
-        picked = _first_selection(pool, model, len(pool) if first is None else first)
+        picked = first_selection(pool, model, len(pool) if first is None else first, key="elastic.model.r_min")
         ok, failed = label(picked)
         if not ok:
             raise RuntimeError(f"every label of the first selection failed ({failed} of {len(picked)})")
         training += ok
         model.fit(training)
-        history.append({"iteration": 0, "n_train": len(training), "n_candidates": len(pool),
-                        "n_selected": len(picked), "n_labelled": len(ok), "n_failed": failed,
-                        "max_grade": float("nan")})
+        history.append(first_history_row(len(training), len(pool), len(picked), len(ok), failed))
         log.info("no training data: %d configurations picked by maxvol from the pool, %d labelled", len(picked),
                  len(ok))
     converged = False
