@@ -38,7 +38,7 @@ def elastic_figure(members, oracle, summary, stem, title=None):
     mean = [summary["constants"][c]["mean"] for c in names]
     std = [summary["constants"][c]["std"] for c in names]
     ax.bar(x, mean, width=0.6, color="C0", alpha=0.35,
-           label=f"ensemble mean ({summary['n_valid']} of {summary['n_members']} valid)")
+           label=f"mean ({summary['n_valid']} of {summary['n_members']} valid)")
     ax.errorbar(x, mean, yerr=sig * np.nan_to_num(np.asarray(std, float)), fmt="none", ecolor="C0", capsize=4,
                 lw=1.2, label=f"{sig:g} $\\sigma$")
     ok = [m for m in members if m.get("valid")]
@@ -52,8 +52,8 @@ def elastic_figure(members, oracle, summary, stem, title=None):
     ax.set_xticks(x, [f"$C_{{{c[1:]}}}$" for c in names])
     ax.set_ylabel("elastic constant (GPa)")
     top = [v for v in [*mean, *(oracle.get(c, np.nan) for c in names)] if np.isfinite(v)]
-    ax.set_ylim(0, 1.5 * max(top, default=1.0))
-    ax.legend(frameon=False, fontsize="small", loc="upper center", ncol=2)
+    ax.set_ylim(0, 1.6 * max(top, default=1.0))
+    ax.legend(frameon=False, fontsize="x-small", loc="upper right")
     ax.set_title("(a)", loc="left", fontsize="medium")
     curves = [m for m in members if "ev_volumes" in m and np.all(np.isfinite(m["ev_energies"]))]
     for k, m in enumerate(curves):
