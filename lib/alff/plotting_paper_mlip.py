@@ -19,7 +19,7 @@ def _invalid_note(ax, text, y=0.5):
 
 def _hull_panels(ax, bx, hull):
     from .steps.paper_mlip import PAPER_TABLE3
-    levels = [r for r in hull["levels"]]
+    levels = hull["levels"]
     lv = np.array([r["level"] for r in levels])
     x = np.arange(len(lv))
     paper = [PAPER_TABLE3.get(int(v), (np.nan, np.nan)) for v in lv]

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..atomic import atomic_path, atomic_write_text
 from ..jobs import read_json
+from ..validation.steps import md_table
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +87,6 @@ def missing_outputs(section, results="results"):
             "runs everything):\n" + "\n".join(lines))
 
 
-def _get(d, key, path):
-    try:
-        return d[key]
-    except (KeyError, TypeError):
-        raise KeyError(f"{path}: key {key!r} missing (written by an older alff? rerun that experiment)") from None
-
-
 def _row(experiment, quantity, unit="", alff=None, oracle=None, paper=None, **kw):
     r = dict.fromkeys(COLUMNS)
     r.update(experiment=experiment, quantity=quantity, unit=unit, alff=alff, oracle=oracle, paper=paper,
@@ -101,17 +95,17 @@ def _row(experiment, quantity, unit="", alff=None, oracle=None, paper=None, **kw
     return r
 
 
-def hull_rows(metrics, path="hull metrics.json", level=16, mae_meV=2.0):
+def hull_rows(metrics, level=16, mae_meV=2.0):
     """Rows of the convex-hull experiment: per level the training set, the
     training energy MAE (Table 3's column), the pool formation-energy MAE
     and RMSE, oracle calls, and whether the hull's ground states equal the
     oracle's. Targets: the same ground states at every level and a pool
     formation-energy MAE <= ``mae_meV`` at ``level``."""
     rows = []
-    for r in _get(metrics, "levels", path):
+    for r in metrics["levels"]:
         lv = int(r["level"])
         n_paper, mae_paper = PAPER_TABLE3.get(lv, (None, None))
-        common = {"valid": bool(r["valid"]), "note": r["note"] if isinstance(r.get("note"), str) else ""}
+        common = {"valid": bool(r["valid"]), "note": r["note"]}
         rows.append(_row("hull", f"training configurations, level {lv}", "", r["n_train"], paper=n_paper,
                          **common))
         rows.append(_row("hull", f"oracle calls, level {lv}", "", r["n_oracle_calls"], **common))
@@ -171,7 +165,7 @@ def melting_rows(metrics, melting, summary, calls, tolerance=0.02):
     rows.append(_row("melting", "oracle calls, seed", "", int(metrics["n_seed_oracle_calls"])))
     rows.append(_row("melting", "oracle calls, learning", "", int(metrics["n_oracle_calls"]),
                      paper=PAPER_MELTING["calls_1b"], note="paper: stage 1b's Gamma-point calls"))
-    ok = calls[calls["status"] == "ok"] if "status" in calls else calls
+    ok = calls[calls["status"] == "ok"]
     per_it = ok.groupby("iteration").size() if "iteration" in ok and len(ok) else pd.Series(dtype=int)
     rows.append(_row("melting", "configurations selected per iteration", "",
                      ", ".join(str(int(v)) for v in per_it.to_numpy()) if len(per_it) else str(len(ok)),
@@ -219,17 +213,17 @@ def _fmt(v, s=None):
 
 
 def _markdown(table):
-    head = ["experiment", "quantity", "unit", "alff", "oracle", "paper (MTP)", "paper (reference)", "target", "met",
-            "valid", "note"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in table.to_dict("records"):
-        met = "" if r["met"] is None or (isinstance(r["met"], float) and np.isnan(r["met"])) else \
-            ("yes" if r["met"] else "**NO**")
-        cells = [r["experiment"], r["quantity"], r["unit"], _fmt(r["alff"], r["alff_std"]),
-                 _fmt(r["oracle"], r["oracle_std"]), _fmt(r["paper"], r["paper_std"]), _fmt(r["paper_reference"]),
-                 r["target"] or "", met, "yes" if r["valid"] else "**NO**", r["note"] or ""]
-        lines.append("| " + " | ".join(str(x).replace("|", "/") for x in cells) + " |")
-    return "\n".join(lines)
+    """The table as Markdown: values with their std, met and valid as yes / **NO**."""
+    def flag(v):
+        return "" if v is None or v != v else ("yes" if v else "**NO**")
+    return md_table(pd.DataFrame({
+        "experiment": table["experiment"], "quantity": table["quantity"], "unit": table["unit"],
+        "alff": [_fmt(v, s) for v, s in zip(table["alff"], table["alff_std"])],
+        "oracle": [_fmt(v, s) for v, s in zip(table["oracle"], table["oracle_std"])],
+        "paper (MTP)": [_fmt(v, s) for v, s in zip(table["paper"], table["paper_std"])],
+        "paper (reference)": [_fmt(v) for v in table["paper_reference"]], "target": table["target"].fillna(""),
+        "met": [flag(v) for v in table["met"]], "valid": [flag(bool(v)) for v in table["valid"]],
+        "note": table["note"].fillna("")}))
 
 
 def paper_mlip_step(section, paths, out):
@@ -248,7 +242,7 @@ def paper_mlip_step(section, paths, out):
     from ..plotting_paper_mlip import paper_mlip_figure
     hp, mp, ep = paths["hull"], paths["melting"], paths["elastic"]
     hull = read_json(hp["metrics"])
-    rows = hull_rows(hull, hp["metrics"], section["hull_level"], section["hull_mae_meV"])
+    rows = hull_rows(hull, section["hull_level"], section["hull_mae_meV"])
     rows += melting_rows(read_json(mp["metrics"]), read_json(mp["melting"]),
                          pd.read_csv(mp["summary"], keep_default_na=False, na_values=["", "nan", "NaN"]),
                          pd.read_csv(mp["calls"]), section["melting_tolerance"])

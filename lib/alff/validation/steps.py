@@ -140,7 +140,7 @@ def melting_step(settings, mapped, out, scheme=None):
           ramp, coex, results, title=_title(settings, scheme))
 
 
-def _md_table(df):
+def md_table(df):
     """A DataFrame as a Markdown table (no extra dependency)."""
     def fmt(v):
         if isinstance(v, float):
@@ -189,7 +189,7 @@ def summary_step(run, oracle_kind, row_paths, metrics_path, mapping_path, figure
     test = pd.DataFrame([{"phase": k, "RMSE (eV/Å)": v["rmse"], "MAE (eV/Å)": v["mae"],
                           "RMSE / P95(\\|F\\|)": v["rmse_over_p95"], "z-score std": v["z_std"],
                           "within 2σ": v["frac_within_2sigma"]} for k, v in m["test"].items()])
-    lines += [_md_table(test), ""]
+    lines += [md_table(test), ""]
     if mp:
         lines += [(f"Mapped potential: force error against the learned model {1000 * mp['force_rmse']:.3g} meV/Å RMS "
                    f"({mp['n_frames']} test frames); range from {mp['rmin']:.3f} Å."), ""]
@@ -199,7 +199,7 @@ def summary_step(run, oracle_kind, row_paths, metrics_path, mapping_path, figure
               ("abs_error = |model − oracle|; rel_error relative to the oracle's value. A row whose protocol "
                "failed is `valid = NO`: its failed values are left empty and `note` says why."), "",
               f"**{len(bad)} of {len(rows)} results are not valid.**" if len(bad) else
-              f"All {len(rows)} results are valid.", "", _md_table(table), ""]
+              f"All {len(rows)} results are valid.", "", md_table(table), ""]
     if len(bad):
         lines += ["### Not valid", ""]
         lines += [f"- `{r.observable}` ({r.condition}): {r.note}" for r in bad.itertuples()] + [""]

@@ -410,8 +410,7 @@ class MTPModel:
                 "n_radial": b.n_radial, "regression": self.regression, "weights": self.weights,
                 "weighting": self.weighting, "ridge_alpha": self.ridge_alpha, "ard_threshold": self.ard_threshold,
                 "mode": self.mode, "radial_fit": self.radial_fit, "alpha": self.alpha_, "n_train": self._n_train,
-                "alpha_moments_count": b.alpha_moments_count,
-                "lambda": np.asarray(self.lambda_).tolist()}
+                "alpha_moments_count": b.alpha_moments_count, "lambda": np.asarray(self.lambda_).tolist()}
         arrays = dict(coef=self.coef_, sigma=self.sigma_, radial=self.potential.radial_coeffs,
                       basic=b.alpha_index_basic, times=b.alpha_index_times, mapping=b.alpha_moment_mapping)
         if self.design is not None:  # the active set travels with the model (MLIP's .als), for the grade
@@ -437,8 +436,7 @@ class MTPModel:
         a = mf.arrays
         basis = MomentBasis(a["basic"], a["times"], a["mapping"], m["alpha_moments_count"], m["n_radial"])
         p = len(self.species) + basis.size
-        coef = mf.array("coef", (p,))
-        sigma = mf.array("sigma", (p, p))
+        coef, sigma = mf.array("coef", (p,)), mf.array("sigma", (p, p))
         mf.check_pair()
         self.potential = MomentTensorPotential(self.species, basis, self.r_min, self.r_max, a["radial"],
                                                coef[:len(self.species)], coef[len(self.species):])
