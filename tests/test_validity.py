@@ -73,6 +73,22 @@ def test_ramp_molten_from_the_start_and_a_real_transition():
     assert why["q6"] is None and "no energy jump" in why["energy"]
 
 
+def test_ramp_that_melts_near_the_end_of_its_window():
+    """al_mlip's MTP ramp (10 stages, 600-1500 K) superheated to the 8th
+    stage: the fit must be able to split there (each branch >= 3 points),
+    and a melt at the 9th stage is invalid with the fix named, never a
+    latent heat from a misplaced split."""
+    T = np.linspace(600, 1500, 10)
+    E, f = _ramp(T, 1250.0, 0.05, 2e-4)  # first liquid stage 1300 K, index 7 = n - 3
+    res = ramp_transition(T, E)
+    assert res["split"] == 7 and res["latent_heat"] == pytest.approx(0.05, abs=0.005)
+    assert ramp_validity(T, f, res) == {"energy": None, "q6": None}
+    E, f = _ramp(T, 1350.0, 0.05, 2e-4)  # first liquid stage 1400 K: two liquid points
+    why = ramp_validity(T, f, ramp_transition(T, E))
+    assert why["q6"] is None and "within 3 stages of the window's end" in why["energy"]
+    assert "raise validate.melting.ramp.T_end" in why["energy"]
+
+
 def test_coexistence_in_which_one_phase_vanished_is_invalid():
     T = np.full(100, 1300.0) + np.random.default_rng(0).normal(0, 10, 100)
     melted = coexistence_temperature(T, np.linspace(0.5, 0.0, 100))

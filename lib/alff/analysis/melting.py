@@ -21,7 +21,8 @@ def ramp_transition(T, E, window=0.1):
     T : (n,) instantaneous or set temperatures along the ramp (increasing)
     E : (n,) potential energy per atom
     window : float
-        Smallest fraction of the points on each branch.
+        Smallest fraction of the points on each branch (at least 3 points
+        each: :func:`min_branch`).
 
     Returns
     -------
@@ -33,11 +34,11 @@ def ramp_transition(T, E, window=0.1):
     T = np.asarray(T, float)
     E = np.asarray(E, float)
     n = len(T)
-    lo = max(int(window * n), 3)
-    if n < 2 * lo + 1:
-        raise ValueError(f"ramp_transition needs at least {2 * lo + 1} points, got {n}")
+    lo = min_branch(n, window)
+    if n < 2 * lo:
+        raise ValueError(f"ramp_transition needs at least {2 * lo} points, got {n}")
     best = (np.inf, None)
-    for k in range(lo, n - lo):
+    for k in range(lo, n - lo + 1):  # each branch at least lo points
         ps = np.polyfit(T[:k], E[:k], 1)
         pl = np.polyfit(T[k:], E[k:], 1)
         res = np.sum((np.polyval(ps, T[:k]) - E[:k]) ** 2) + np.sum((np.polyval(pl, T[k:]) - E[k:]) ** 2)
@@ -56,6 +57,12 @@ def ramp_transition(T, E, window=0.1):
     return {"Tm": float(Tm), "Tm_err": float(Tm_err),
             "latent_heat": float(np.polyval(pl, Tm) - np.polyval(ps, Tm)), "split": int(k),
             "residual_rms": float(np.sqrt(best[0] / n))}
+
+
+def min_branch(n, window=0.1):
+    """Fewest points on either branch of a :func:`ramp_transition` fit
+    of ``n`` points."""
+    return max(int(window * n), 3)
 
 
 def ramp_validity(T, solid_fraction, result, min_jump=5.0, key="validate.melting.ramp"):
@@ -96,13 +103,20 @@ def ramp_validity(T, solid_fraction, result, min_jump=5.0, key="validate.melting
                f"{T[-1]:.0f} K): raise {key}.T_end")
         return {"energy": why, "q6": why}
     out = {"energy": None, "q6": None}
+    k = int(np.flatnonzero(f < 0.5)[0])
+    lo = min_branch(len(T))
+    if not lo <= k <= len(T) - lo:
+        # the structure changed too near an end of the window for the two-line fit to place its split there
+        end = f"raise {key}.T_end" if k > len(T) - lo else f"lower {key}.T_start"
+        out["energy"] = (f"the structural transition (between {T[k - 1]:.0f} and {T[k]:.0f} K) lies within {lo} "
+                         f"stages of the window's end, where the energy fit cannot place it: {end}")
+        return out
     jump, noise = result["latent_heat"], result.get("residual_rms", 0.0)
     if not jump > min_jump * noise:
         out["energy"] = (f"no energy jump at the structural transition (latent heat {jump:.4f} eV/atom against a "
                          f"scatter of {noise:.4f}): more {key}.stages or stage_steps")
         return out
     # the energy's jump must be the structural transition, not another kink
-    k = int(np.flatnonzero(f < 0.5)[0])
     T_q6 = 0.5 * (T[k - 1] + T[k])
     step = float(np.max(np.diff(T))) if len(T) > 1 else 0.0
     if abs(result["Tm"] - T_q6) > result["Tm_err"] + step:
