@@ -19,12 +19,14 @@ MODEL_KINDS = {
     "gp": "alff.models.gaussian_process:GaussianProcess",
     "mapped": "alff.models.mapped:MappedPotential",
     "mtp": "alff.models.linear.mtp_model:MTPModel",
+    "force_constants": "alff.models.linear.fc_model:ForceConstantModel",
 }
 # the ``format`` field of saved JSON files -> kind
 FORMATS = {
     "alff.GaussianProcess": "gp",
     "alff.mapped": "mapped",
     "alff.mtp": "mtp",
+    "alff.force_constants": "force_constants",
 }
 
 

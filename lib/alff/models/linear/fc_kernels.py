@@ -1,0 +1,170 @@
+"""Numba kernels of the force-constant expansion (``model.kind: fcm``).
+
+The potential energy of a supercell with displacements ``u`` (N, 3) from its
+reference positions is a sum over clusters c (sorted atom tuples, repeated
+atoms allowed) of every order n = 2, 3, 4::
+
+    E(u) = E_0 + sum_c w_c  Phi_c[a1 ... an] u[c1, a1] ... u[cn, an]
+
+with w_c = 1 / prod(multiplicity!) and Phi_c symmetric. The force on the
+atom at position p of a cluster is ``pf_p * Phi_c`` contracted with the
+displacements of every other position (``pf_p = -multiplicity_p * w_c``,
+hiphive's ``prefactors``). Every cluster belongs to an orientation family
+of an orbit; its tensor is a linear combination of that family's rotated
+eigentensors, whose coefficients are the constraint map (acoustic sum rule)
+of the independent parameters. So the forces are linear in the parameters
+and the energy of order n is ``-(1/n) sum_i F_n(i) . u(i)`` (Euler's theorem
+for a homogeneous polynomial of degree n).
+
+Tables (:class:`~.fc_tables.FCTables`, arrays only):
+
+- ``families`` (n_fam, 7) int64: order, number of distinct positions,
+  first raw column, number of eigentensors, offset into ``eigentensors``,
+  offset into ``clusters``, number of clusters;
+- ``positions`` (n_fam, 4) int64 and ``prefactors`` (n_fam, 4) float64 of
+  the distinct positions of the family's clusters;
+- ``clusters`` (n_clusters, 4) int64 atom indices (unused slots -1);
+- ``eigentensors`` flat float64: per family, n_et tensors of 3**order
+  values (C order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["raw_rows", "family_forces"]
+
+ORDER, NPOS, COL0, NET, ET_OFF, CL_OFF, NCL = range(7)
+
+
+@njit(cache=True)
+def _open_products(u, cluster, order, p, q):
+    """q[flat] = prod over positions m != p of u[cluster[m], digit_m(flat)]
+    (3**order values, digits in C order)."""
+    size = 3 ** order
+    for flat in range(size):
+        v = 1.0
+        rest = flat
+        for m in range(order - 1, -1, -1):
+            d = rest % 3
+            rest //= 3
+            if m != p:
+                v *= u[cluster[m], d]
+        q[flat] = v
+
+
+@njit(cache=True)
+def _digit(flat, order, p):
+    return (flat // 3 ** (order - 1 - p)) % 3
+
+
+@njit(cache=True)
+def raw_rows(u, families, positions, prefactors, clusters, eigentensors, n_raw):
+    """Force rows per eigentensor coefficient (before the constraint map).
+
+    Parameters
+    ----------
+    u : (N, 3) displacements (A)
+    families, positions, prefactors, clusters, eigentensors : tables
+        (module docstring)
+    n_raw : int
+        Number of eigentensor coefficients (raw columns).
+
+    Returns
+    -------
+    (3N, n_raw) float64
+        Row 3 i + a: d F[i, a] / d coefficient.
+    """
+    n = u.shape[0]
+    out = np.zeros((3 * n, n_raw))
+    q = np.empty(81)
+    for f in range(families.shape[0]):
+        order = families[f, ORDER]
+        size = 3 ** order
+        col0, n_et, et_off = families[f, COL0], families[f, NET], families[f, ET_OFF]
+        for c in range(families[f, CL_OFF], families[f, CL_OFF] + families[f, NCL]):
+            cl = clusters[c]
+            for k in range(families[f, NPOS]):
+                p = positions[f, k]
+                pf = prefactors[f, k]
+                atom = cl[p]
+                _open_products(u, cl, order, p, q)
+                for e in range(n_et):
+                    base = et_off + e * size
+                    f0 = 0.0
+                    f1 = 0.0
+                    f2 = 0.0
+                    for flat in range(size):
+                        t = eigentensors[base + flat] * q[flat]
+                        d = _digit(flat, order, p)
+                        if d == 0:
+                            f0 += t
+                        elif d == 1:
+                            f1 += t
+                        else:
+                            f2 += t
+                    out[3 * atom, col0 + e] += pf * f0
+                    out[3 * atom + 1, col0 + e] += pf * f1
+                    out[3 * atom + 2, col0 + e] += pf * f2
+    return out
+
+
+@njit(cache=True)
+def family_forces(u, families, positions, prefactors, clusters, tensors, tensor_offsets, orders):
+    """Forces and energy per order from the fitted tensor of each family.
+
+    Parameters
+    ----------
+    u : (N, 3) displacements (A)
+    families, positions, prefactors, clusters : tables (module docstring)
+    tensors : flat float64
+        Family f's tensor Phi (3**order values, C order) from
+        ``tensor_offsets[f]`` (:meth:`~.fc_tables.FCTables.family_tensors`).
+    tensor_offsets : (n_fam,) int64
+    orders : (n_orders,) int64
+        The orders present (energy per order in this order).
+
+    Returns
+    -------
+    forces : (N, 3) (eV/A)
+    energies : (n_orders,) energy of each order (eV), ``-(1/n) F_n . u``
+    """
+    n = u.shape[0]
+    forces = np.zeros((n, 3))
+    energies = np.zeros(orders.shape[0])
+    q = np.empty(81)
+    for f in range(families.shape[0]):
+        order = families[f, ORDER]
+        size = 3 ** order
+        off = tensor_offsets[f]
+        slot = 0
+        for s in range(orders.shape[0]):
+            if orders[s] == order:
+                slot = s
+        work = 0.0
+        for c in range(families[f, CL_OFF], families[f, CL_OFF] + families[f, NCL]):
+            cl = clusters[c]
+            for k in range(families[f, NPOS]):
+                p = positions[f, k]
+                pf = prefactors[f, k]
+                atom = cl[p]
+                _open_products(u, cl, order, p, q)
+                f0 = 0.0
+                f1 = 0.0
+                f2 = 0.0
+                for flat in range(size):
+                    t = tensors[off + flat] * q[flat]
+                    d = _digit(flat, order, p)
+                    if d == 0:
+                        f0 += t
+                    elif d == 1:
+                        f1 += t
+                    else:
+                        f2 += t
+                forces[atom, 0] += pf * f0
+                forces[atom, 1] += pf * f1
+                forces[atom, 2] += pf * f2
+                work += pf * (f0 * u[atom, 0] + f1 * u[atom, 1] + f2 * u[atom, 2])
+        energies[slot] -= work / order
+    return forces, energies
