@@ -197,6 +197,11 @@ def test_save_load_and_registry(al, tmp_path):
     m = build_model({"kind": "force_constants", "reference": ref, "cutoffs": [3.0]})
     m.tables = tab
     m.fit(_labelled(ref, Springs(ref), 2, noise=0.01))
+    from alff.models import Model
+    assert isinstance(m, Model) and m.describe()["n_train"] == 64
+    a0 = _labelled(ref, Springs(ref), 1, seed=3)[0]
+    a0.calc = m.calculator()
+    np.testing.assert_allclose(a0.get_forces(), m.predict(a0)["forces"], atol=1e-12)
     m.save(tmp_path / "fc")
     b = load_model(tmp_path / "fc")
     a = _labelled(ref, Springs(ref), 1, seed=4)[0]

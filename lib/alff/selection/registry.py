@@ -9,6 +9,8 @@ __all__ = ["SELECTOR_KINDS", "build_selector", "register"]
 SELECTOR_KINDS = {
     "threshold": "alff.selection.threshold:ThresholdSelector",
     "maxvol": "alff.selection.d_optimality:MaxvolSelector",
+    "trajectory_average": "alff.selection.trajectory:TrajectoryAverageSelector",
+    "eps_min": "alff.selection.trajectory:RefitMinimumSelector",
 }
 
 
