@@ -60,6 +60,25 @@ def _digit(flat, order, p):
 
 
 @njit(cache=True)
+def _contract(tensor, base, q, order, p):
+    """The 3 components (index at position p) of sum_flat tensor[base +
+    flat] * q[flat]."""
+    f0 = 0.0
+    f1 = 0.0
+    f2 = 0.0
+    for flat in range(3 ** order):
+        t = tensor[base + flat] * q[flat]
+        d = _digit(flat, order, p)
+        if d == 0:
+            f0 += t
+        elif d == 1:
+            f1 += t
+        else:
+            f2 += t
+    return f0, f1, f2
+
+
+@njit(cache=True)
 def raw_rows(u, families, positions, prefactors, clusters, eigentensors, n_raw):
     """Force rows per eigentensor coefficient (before the constraint map).
 
@@ -92,18 +111,7 @@ def raw_rows(u, families, positions, prefactors, clusters, eigentensors, n_raw):
                 _open_products(u, cl, order, p, q)
                 for e in range(n_et):
                     base = et_off + e * size
-                    f0 = 0.0
-                    f1 = 0.0
-                    f2 = 0.0
-                    for flat in range(size):
-                        t = eigentensors[base + flat] * q[flat]
-                        d = _digit(flat, order, p)
-                        if d == 0:
-                            f0 += t
-                        elif d == 1:
-                            f1 += t
-                        else:
-                            f2 += t
+                    f0, f1, f2 = _contract(eigentensors, base, q, order, p)
                     out[3 * atom, col0 + e] += pf * f0
                     out[3 * atom + 1, col0 + e] += pf * f1
                     out[3 * atom + 2, col0 + e] += pf * f2
@@ -136,7 +144,6 @@ def family_forces(u, families, positions, prefactors, clusters, tensors, tensor_
     q = np.empty(81)
     for f in range(families.shape[0]):
         order = families[f, ORDER]
-        size = 3 ** order
         off = tensor_offsets[f]
         slot = 0
         for s in range(orders.shape[0]):
@@ -150,18 +157,7 @@ def family_forces(u, families, positions, prefactors, clusters, tensors, tensor_
                 pf = prefactors[f, k]
                 atom = cl[p]
                 _open_products(u, cl, order, p, q)
-                f0 = 0.0
-                f1 = 0.0
-                f2 = 0.0
-                for flat in range(size):
-                    t = tensors[off + flat] * q[flat]
-                    d = _digit(flat, order, p)
-                    if d == 0:
-                        f0 += t
-                    elif d == 1:
-                        f1 += t
-                    else:
-                        f2 += t
+                f0, f1, f2 = _contract(tensors, off, q, order, p)
                 forces[atom, 0] += pf * f0
                 forces[atom, 1] += pf * f1
                 forces[atom, 2] += pf * f2
