@@ -56,7 +56,7 @@ def test_semantic_errors(tmp_path):
         validate_config({"explore": {"scenarios": [{"name": "a"}, {"name": "a"}]}}, SCHEMA)
     with pytest.raises(ConfigError, match=r"learn.schemes: 'fast' is not a section of schemes \(defined: \['flare'\]\)"):
         validate_config({"learn": {"schemes": ["fast"]}}, SCHEMA)
-    with pytest.raises(ConfigError, match=r"schemes.flare.model.kind: 'svm' is not one of \['gp', 'mapped', 'mtp'\]"):
+    with pytest.raises(ConfigError, match=r"schemes.flare.model.kind: 'svm' is not one of \['force_constants', 'gp', 'mapped', 'mtp'\]"):
         validate_config({"schemes": {"flare": {"model": {"kind": "svm"}}}}, SCHEMA)
     with pytest.raises(ConfigError, match=r"schemes.flare.explore.timestep_fs: -1"):
         validate_config({"schemes": {"flare": {"explore": {"timestep_fs": -1}}}}, SCHEMA)
