@@ -178,8 +178,11 @@ def hull_figure(x, ef_ref, hull_ref, panels, species, stem):
         ax.set_xlabel(f"fraction of {species[1]} in {species[0]}-{species[1]}")
         ax.set_title(f"level {level}", fontsize="medium")
     axes[0][0].set_ylabel("formation energy (meV/atom)")
-    axes[0][0].legend(frameon=False, fontsize="small", loc="best")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    labels = ["MTP" if lab.startswith("MTP level") else lab for lab in labels]
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    # one legend below the panels, clear of the data (the structures fill every panel)
+    fig.legend(handles, labels, frameon=False, fontsize="small", loc="lower center", ncol=4)
     return save_figure(fig, stem)
 
 
