@@ -1,4 +1,4 @@
-"""Numba kernels of the force-constant expansion (``model.kind: fcm``).
+"""Numba kernels of the force-constant expansion (``model.kind: force_constants``).
 
 The potential energy of a supercell with displacements ``u`` (N, 3) from its
 reference positions is a sum over clusters c (sorted atom tuples, repeated
@@ -55,20 +55,16 @@ def _open_products(u, cluster, order, p, q):
 
 
 @njit(cache=True)
-def _digit(flat, order, p):
-    return (flat // 3 ** (order - 1 - p)) % 3
-
-
-@njit(cache=True)
 def _contract(tensor, base, q, order, p):
     """The 3 components (index at position p) of sum_flat tensor[base +
     flat] * q[flat]."""
     f0 = 0.0
     f1 = 0.0
     f2 = 0.0
+    stride = 3 ** (order - 1 - p)  # of the index at position p (C order)
     for flat in range(3 ** order):
         t = tensor[base + flat] * q[flat]
-        d = _digit(flat, order, p)
+        d = (flat // stride) % 3
         if d == 0:
             f0 += t
         elif d == 1:
