@@ -7,6 +7,13 @@ H = f"{R}/hull"
 HULL_LEVELS = [int(x) for x in config["hull"]["levels"]]
 
 
+def hull_keys(*keys):
+    """The hull settings a rule reads, so that changing others (the model,
+    the levels) does not rerun it (the oracle's relaxation of the pool
+    takes half an hour)."""
+    return {k: config["hull"][k] for k in keys if k in config["hull"]}
+
+
 rule hull_pool:
     output:
         f"{H}/pool.extxyz",
@@ -15,7 +22,7 @@ rule hull_pool:
     benchmark:
         benchmark_of("hull/pool", shared=True)
     params:
-        hull=config["hull"],
+        hull=hull_keys("species", "lattices", "max_atoms", "a"),
     conda:
         ENV
     threads: 1
@@ -36,7 +43,7 @@ rule hull_oracle:
     benchmark:
         benchmark_of("hull/oracle", shared=True)
     params:
-        hull=config["hull"],
+        hull=hull_keys("relax"),
         oracle=config["oracle"],
     conda:
         ENV
@@ -63,7 +70,7 @@ rule hull_learn:
     wildcard_constraints:
         level=r"\d+",
     params:
-        hull=config["hull"],
+        hull=hull_keys("species", "model", "selector", "max_iterations", "max_selected", "relax"),
         oracle=config["oracle"],
         cache=f"{R}/oracle_cache/hull",
     conda:
@@ -90,7 +97,7 @@ rule hull_final:
     wildcard_constraints:
         level=r"\d+",
     params:
-        hull=config["hull"],
+        hull=hull_keys("selector", "relax"),
     conda:
         ENV
     threads: 1

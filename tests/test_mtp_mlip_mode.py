@@ -167,6 +167,28 @@ def test_every_update_retrains_the_radial_functions(cu_data):
     assert not np.allclose(m.potential.radial_coeffs, radial)
 
 
+def test_warm_start_retrains_from_the_current_radial_functions(cu_data):
+    train, _ = cu_data
+    opts = {"max_iter": 15, "every_update": True}
+    cold = MTPModel(level=6, r_max=5.0, r_min=1.6, mode="mlip", radial_fit=opts).fit(train[:6]).update(train[6:10])
+    warm = MTPModel(level=6, r_max=5.0, r_min=1.6, mode="mlip", radial_fit={**opts, "warm_start": True})
+    warm.fit(train[:6])
+    previous = warm.potential.radial_coeffs.copy()
+    # the warm refit starts at the previous optimum: its start loss is that potential's loss on all 10 frames
+    probe = MTPModel(level=6, r_max=5.0, r_min=1.6, mode="mlip", radial_fit={"max_iter": 1})
+    probe._setup(train[:10])
+    probe.potential.radial_coeffs = previous.copy()
+    from alff.models.linear.mtp_radial_fit import fit_radial
+    start = fit_radial(probe.potential, train[:10], max_iter=1, weights=tuple(probe.design.weights)).loss_start
+    warm.update(train[6:10])
+    assert warm.radial_result.loss_start == pytest.approx(start, rel=1e-9)
+    assert warm.radial_result.loss_start < 0.5 * cold.radial_result.loss_start  # cold restarts untrained
+    assert warm.radial_result.loss <= warm.radial_result.loss_start
+    assert not np.allclose(warm.potential.radial_coeffs, previous)
+    assert warm.n_train_ == cold.n_train_ == sum(len(a) for a in train[:10])
+    assert len(warm._frames) == 10 and warm.design.X.shape == cold.design.X.shape
+
+
 def test_mlip_mode_grade_rows_include_the_radial_derivatives(cu_data):
     train, _ = cu_data
     m = MTPModel(level=6, r_max=5.0, r_min=1.6, mode="mlip", radial_fit={"max_iter": 20}).fit(train)
@@ -202,7 +224,7 @@ def test_config_accepts_the_mlip_mode_and_rejects_bad_keys():
                            "learn": {"schemes": ["mtp"]}}, schema)
     m = cfg["schemes"]["mtp"]["model"]
     assert m["radial_fit"] == {"max_iter": 200, "tol": 1e-7, "max_atoms": None, "every_update": False,
-                               "starts": 1, "seed": 0}
+                               "warm_start": False, "starts": 1, "seed": 0}
     with pytest.raises(ConfigError, match=r"schemes.mtp.model.mode: 'bfgs' is not one of"):
         validate_config({"schemes": {"mtp": {"model": {"kind": "mtp", "mode": "bfgs"}}}}, schema)
     with pytest.raises(ConfigError, match=r"schemes.mtp.model.radial_fit"):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Design", "design_rows", "site_rows", "frame_weights", "WEIGHTINGS"]
+__all__ = ["Design", "design_rows", "site_rows", "row_space", "frame_weights", "WEIGHTINGS"]
 
 WEIGHTINGS = ("vibrations", "molecules", "structures")
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
@@ -131,6 +131,31 @@ def site_rows(values, types, n_species):
     onehot = np.zeros((len(types), n_species))
     onehot[np.arange(len(types)), types] = 1.0
     return np.hstack([onehot, values])
+
+
+def row_space(rows, rtol=1e-9):
+    """(P, r) map of rows onto an orthonormal basis of their row space
+    (columns scaled to unit RMS first, singular values below ``rtol`` times
+    the largest dropped), or None when the rows have full rank P (then
+    :meth:`.MTPModel.active_set` holds the rows as they are).
+
+    The MLIP mode's rows (d E_i / d all parameters) are exactly linearly
+    dependent: each basis function is a homogeneous polynomial of the
+    radial coefficients, so c . dE_i/dc = sum_a xi_a deg_a B_a(i) for every
+    neighbourhood (Euler), and the active set of the raw rows would be
+    singular. In the linear mode, one species' basis has exactly dependent
+    functions from level 16 on (one at level 16), and few or symmetric
+    training neighbourhoods leave others unexcited. The grade is invariant under an invertible map of the
+    columns, so it is computed in these coordinates; directions no training
+    row spans (the symmetry directions) are dropped.
+    """
+    scale = np.sqrt(np.mean(rows ** 2, axis=0))
+    scale[scale == 0] = 1.0
+    _, sv, vt = np.linalg.svd(rows / scale, full_matrices=False)
+    keep = sv > rtol * sv[0]
+    if keep.all():
+        return None  # full rank: the active set works on the rows as they are
+    return vt[keep].T / scale[:, None]
 
 
 class Design:

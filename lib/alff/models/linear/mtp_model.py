@@ -14,7 +14,9 @@ Two modes (``mode``):
   (:mod:`.mtp_radial_fit`), on the frames of :meth:`MTPModel.fit`; then
   they are frozen and every later :meth:`~MTPModel.update` refits the
   linear coefficients only (or retrains the radial functions as well with
-  ``radial_fit.every_update``). Far more accurate per basis function (the
+  ``radial_fit.every_update``, from the current radial coefficients with
+  ``radial_fit.warm_start``, as the MLIP package retrains its current
+  potential). Far more accurate per basis function (the
   radial functions adapt to the system); the D-optimality (MLIP) scheme's
   default. Its per-neighbourhood grade rows are the derivatives of the site
   energy with respect to all parameters at the fit (species, moment and
@@ -35,17 +37,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..storage import open_model, write_model
-from .design import WEIGHTINGS, Design, site_rows
+from .design import WEIGHTINGS, Design, row_space, site_rows
 from .mtp import MomentTensorPotential
 from .mtp_basis import MomentBasis
-from .regression import REGRESSIONS, fit_linear
+from .regression import REGRESSIONS, fit_linear, posterior_samples
 
 __all__ = ["MTPModel"]
 
 FORMAT = "alff.mtp"
 FORMAT_VERSION = 1
 MODES = ("linear", "mlip")
-RADIAL_FIT = {"max_iter": 200, "tol": 1e-7, "max_atoms": None, "every_update": False, "starts": 1, "seed": 0}
+RADIAL_FIT = {"max_iter": 200, "tol": 1e-7, "max_atoms": None, "every_update": False, "warm_start": False,
+              "starts": 1, "seed": 0}
 
 
 def _min_distance(frames):
@@ -56,31 +59,6 @@ def _min_distance(frames):
         if len(d):
             best = min(best, float(d.min()))
     return best
-
-
-def _row_space(rows, rtol=1e-9):
-    """(P, r) map of rows onto an orthonormal basis of their row space
-    (columns scaled to unit RMS first, singular values below ``rtol`` times
-    the largest dropped), or None when the rows have full rank P (then
-    :meth:`MTPModel.active_set` holds the rows as they are).
-
-    The MLIP mode's rows (d E_i / d all parameters) are exactly linearly
-    dependent: each basis function is a homogeneous polynomial of the
-    radial coefficients, so c . dE_i/dc = sum_a xi_a deg_a B_a(i) for every
-    neighbourhood (Euler), and the active set of the raw rows would be
-    singular. In the linear mode, one species' basis has exactly dependent
-    functions from level 16 on (one at level 16), and few or symmetric
-    training neighbourhoods leave others unexcited. The grade is invariant under an invertible map of the
-    columns, so it is computed in these coordinates; directions no training
-    row spans (the symmetry directions) are dropped.
-    """
-    scale = np.sqrt(np.mean(rows ** 2, axis=0))
-    scale[scale == 0] = 1.0
-    _, sv, vt = np.linalg.svd(rows / scale, full_matrices=False)
-    keep = sv > rtol * sv[0]
-    if keep.all():
-        return None  # full rank: the active set works on the rows as they are
-    return vt[keep].T / scale[:, None]
 
 
 class MTPModel:
@@ -119,8 +97,10 @@ class MTPModel:
         (relative loss decrease to stop, 1e-7), ``max_atoms`` (train the
         radial functions on a seeded random subset of the frames with at
         most this many atoms; None: all), ``every_update`` (retrain them at
-        every update, not only at fit), ``starts``, ``seed`` (random starts,
-        the best kept: :func:`.mtp_radial_fit.fit_radial_starts`).
+        every update, not only at fit), ``warm_start`` (those retrainings
+        start from the current radial coefficients, not the untrained
+        ones), ``starts``, ``seed`` (random starts, the best kept:
+        :func:`.mtp_radial_fit.fit_radial_starts`).
     """
 
     kind = "mtp"
@@ -191,9 +171,13 @@ class MTPModel:
             self.r_min = float(np.floor(0.9 * d / 0.05) * 0.05)
         self.potential = MomentTensorPotential.untrained(self.species, self.level, self.r_min, self.r_max,
                                                          self.radial_basis_size, self.n_radial)
+        self._new_design()
+
+    def _new_design(self):
         self.design = Design(self.potential, (self.weights["energy"], self.weights["force"], self.weights["stress"]),
                              self.weighting)
         self._n_train = 0
+        self._frames, self._indices = [], []
 
     def fit(self, frames, atom_indices=None):
         """Fit on labelled frames (``atom_indices[k]``: force-labelled atoms
@@ -202,7 +186,6 @@ class MTPModel:
         if not frames:
             raise ValueError("MTP fit: no training frames")
         self._setup(frames)
-        self._frames, self._indices = [], []
         if self.mode == "mlip":
             self._train_radial(frames, atom_indices)
         return self.update(frames, atom_indices)
@@ -232,13 +215,17 @@ class MTPModel:
         idx = [np.arange(len(f)) for f in frames] if atom_indices is None else [np.asarray(i, int)
                                                                                   for i in atom_indices]
         if self.mode == "mlip" and self.radial_fit["every_update"] and self._frames:
-            return self.fit(self._frames + frames, self._indices + idx)
+            frames, idx = self._frames + frames, self._indices + idx
+            if not self.radial_fit["warm_start"]:
+                return self.fit(frames, idx)
+            self._new_design()
+            self._train_radial(frames, idx)
         self.design.add(frames, idx)
         if self.mode == "mlip":  # kept for the grade rows, which depend on every coefficient
             self._frames += frames
             self._indices += idx
         self._active = None
-        self._n_train += sum(len(f) if atom_indices is None else len(atom_indices[k]) for k, f in enumerate(frames))
+        self._n_train += sum(len(i) for i in idx)
         self._solve()
         return self
 
@@ -263,9 +250,7 @@ class MTPModel:
             values, grads, _, types = self.potential.features(atoms)
             ns = len(self.species)
             n = len(atoms)
-            onehot = np.zeros((n, ns))
-            onehot[np.arange(n), types] = 1.0
-            site = np.hstack([onehot, values])  # (N, P)
+            site = site_rows(values, types, ns)  # (N, P)
             tot = site.sum(axis=0)
             out["energy_std"] = float(np.sqrt(max(tot @ self.sigma_ @ tot, 0.0)))
             out["energies_std"] = np.sqrt(np.maximum(np.einsum("np,pq,nq->n", site, self.sigma_, site), 0.0))
@@ -296,7 +281,7 @@ class MTPModel:
                 # d E_i / d radial coefficients at the current coefficients, per training atom
                 rows = np.hstack([rows, np.vstack([self.potential.site_values(f, radial=True)[2]
                                                    for f in self._frames])])
-            self._projection = _row_space(rows)
+            self._projection = row_space(rows)
             if self._projection is not None:
                 rows = rows @ self._projection
             if len(rows) < rows.shape[1]:
@@ -343,7 +328,7 @@ class MTPModel:
         max_j |(b A^-1)_j| against the active set; <= 1 (+ maxvol's
         tolerance) inside the training data, > 1 when extrapolating. The
         configuration's grade is the maximum. The rows are first mapped
-        onto the row space of the training rows (see :func:`_row_space`)."""
+        onto the row space of the training rows (see :func:`.design.row_space`)."""
         return self.active_set().grade(self.grade_rows(atoms, projected=True))
 
     def grade_matrix(self):
@@ -357,9 +342,7 @@ class MTPModel:
         """(n, P) coefficient vectors drawn from the posterior N(coef_, sigma_)
         (eigendecomposition; round-off negative eigenvalues clipped to 0)."""
         self._check()
-        w, v = np.linalg.eigh(0.5 * (self.sigma_ + self.sigma_.T))
-        root = v * np.sqrt(np.clip(w, 0.0, None))
-        return self.coef_ + rng.standard_normal((int(n), len(self.coef_))) @ root.T
+        return posterior_samples(self.coef_, self.sigma_, n, rng)
 
     def committee(self, atoms, n=32, rng=None, samples=None):
         """Committee predictions of ``n`` posterior draws (or the given

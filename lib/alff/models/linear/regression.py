@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["REGRESSIONS", "LinearFit", "fit_linear"]
+__all__ = ["REGRESSIONS", "LinearFit", "fit_linear", "posterior_samples"]
 
 REGRESSIONS = ("ridge", "bayesian_ridge", "ard")
 
@@ -71,3 +71,12 @@ def fit_linear(X, y, regression="ridge", ridge_alpha=1e-8, ard_threshold=1e4):
             full[np.ix_(keep, keep)] = sigma
             sigma = full
     return LinearFit(c / scale, sigma / np.outer(scale, scale), alpha, lam)
+
+
+def posterior_samples(coef, sigma, n, rng):
+    """(n, P) coefficient vectors drawn from the Gaussian posterior
+    N(coef (P,), sigma (P, P)) by eigendecomposition (round-off negative
+    eigenvalues clipped to 0, so ARD's pruned directions stay fixed)."""
+    w, v = np.linalg.eigh(0.5 * (sigma + sigma.T))
+    root = v * np.sqrt(np.clip(w, 0.0, None))
+    return coef + rng.standard_normal((int(n), len(coef))) @ root.T
