@@ -15,6 +15,7 @@ from conftest import seed_frames
 
 GP = {"kind": "gp", "cutoffs": {"twobody": 4.5, "threebody": 3.5}, "maxiter": 4, "optimize_first": 2,
       "optimize_every": 2}
+MTP = {"kind": "mtp", "level": 8, "r_min": 1.8, "r_max": 4.5, "regression": "bayesian_ridge"}
 SETTINGS = {"max_oracle_calls": 6, "log_every": 4, "progress_s": 100}
 
 
@@ -38,13 +39,13 @@ class CountingOracle:
         return lab
 
 
-def _run(oracle, ckpt, seed):
+def _run(oracle, ckpt, seed, spec=GP):
     sched = [Schedule.from_config({"schedule": [{"temperature_K": 700.0, "steps": 25, "phase": "a"}]}),
              Schedule.from_config({"schedule": [{"temperature_K": 1200.0, "steps": 20, "phase": "b"}]})]
     scen = [Scenario(name, s, start_state(seed[-1], 0.0, 5 + k)) for k, (name, s) in enumerate(zip("ab", sched))]
-    model = build_model(GP).fit(*training_inputs(seed))
+    model = build_model(spec).fit(*training_inputs(seed))
     driver = OnTheFly(model, ThresholdSelector(max_atoms_added=2), oracle, SETTINGS, ckpt,
-                      fingerprint(GP, SETTINGS))
+                      fingerprint(spec, SETTINGS))
     return driver.run(scen)
 
 
@@ -76,3 +77,20 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     with pytest.raises(Killed):
         _run(orc, tmp_path / "ck", seed)
     assert read_checkpoint(tmp_path / "ck", fingerprint(GP, dict(SETTINGS, max_oracle_calls=7))) is None
+
+
+def test_killed_mtp_run_resumes_bitwise(tmp_path):
+    """The MTP's file holds its training frames: the resumed model refits
+    on all of them, not on the frames labelled after the restart alone."""
+    seed = seed_frames()
+    ref = _run(CountingOracle(), None, seed, MTP)
+    assert ref.log.n_calls >= 3
+    orc = CountingOracle(die_at=3)
+    with pytest.raises(Killed):
+        _run(orc, tmp_path / "ck", seed, MTP)
+    orc.die_at = None
+    res = _run(orc, tmp_path / "ck", seed, MTP)
+    assert len(orc.done) == ref.log.n_calls and len(set(orc.done)) == len(orc.done)
+    assert res.model.n_train_ == ref.model.n_train_
+    np.testing.assert_array_equal(res.model.coef_, ref.model.coef_)
+    assert res.log.rows == ref.log.rows

@@ -5,6 +5,7 @@ failures are counted events. Learning on a small Ag-Pd pool from no data,
 whose hull equals EMT's: tests/test_hull_pipeline.py."""
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -95,3 +96,49 @@ def test_a_relaxation_that_leaves_the_range_is_counted(pool):
     assert r.status == "out_of_range" and "closer than the MTP's r_min" in r.reason and np.isnan(r.energy_per_atom)
     r2 = relax_watched(pool[4], model, MaxvolSelector(gamma_select=1.0 + 1e-6, gamma_break=1.0 + 2e-6))
     assert r2.status in ("break", "converged")
+
+
+class _Killed(BaseException):
+    """A node dying mid-run (nothing catches it)."""
+
+
+class _CountingEMT:
+    """EMT labels; records each finished call and dies at call ``die_at``."""
+
+    def __init__(self, die_at=None):
+        self.done, self.die_at = [], die_at
+
+    def label(self, atoms):
+        if self.die_at is not None and len(self.done) + 1 == self.die_at:
+            raise _Killed
+        self.done.append(atoms.positions.tobytes() + atoms.cell[:].tobytes())
+        return label_emt(atoms.copy())
+
+
+def test_killed_pool_learning_resumes_from_its_checkpoint(pool, tmp_path):
+    from alff.learning.relaxation import learn_on_pool
+
+    def run(oracle, ckpt=None):
+        model = MTPModel(species=["Ag", "Pd"], level=8, r_min=2.0, r_max=5.0, mode="mlip",
+                         radial_fit={"max_iter": 10, "every_update": True, "warm_start": True})
+        return learn_on_pool(pool, model, MaxvolSelector(), oracle, max_iterations=6, max_selected=4,
+                             relax={"max_steps": 60}, checkpoint=ckpt, fingerprint="f")
+
+    ref_oracle = _CountingEMT()
+    ref = run(ref_oracle)
+    first = ref.history[0]["n_labelled"]
+    assert len(ref.history) >= 3 and ref.n_oracle_calls > first + 2, "too short a run to test a resume"
+    die_at = first + ref.history[1]["n_labelled"] + 1  # during the second iteration's labels
+    orc = _CountingEMT(die_at)
+    with pytest.raises(_Killed):
+        run(orc, tmp_path / "ck")
+    orc.die_at = None
+    res = run(orc, tmp_path / "ck")
+    # the labels of the killed iteration are asked again (in the pipeline they come from the oracle's cache),
+    # the first iteration's are not
+    assert len(orc.done) == ref.n_oracle_calls + (die_at - 1 - first - ref.history[1]["n_labelled"])
+    assert json.dumps(res.history) == json.dumps(ref.history)  # (NaN grade of iteration 0 included)
+    assert res.n_oracle_calls == ref.n_oracle_calls
+    assert res.converged == ref.converged and len(res.training) == len(ref.training)
+    np.testing.assert_array_equal(res.model.coef_, ref.model.coef_)
+    np.testing.assert_array_equal(res.model.potential.radial_coeffs, ref.model.potential.radial_coeffs)

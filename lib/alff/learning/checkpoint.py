@@ -24,7 +24,8 @@ from ..jobs import read_json, write_json
 from ..models import load_model
 from ..structure_io import read_frames, write_frames
 
-__all__ = ["write_checkpoint", "read_checkpoint", "restore_state", "clear_checkpoints", "fingerprint"]
+__all__ = ["write_checkpoint", "read_checkpoint", "write_loop_checkpoint", "read_loop_checkpoint", "restore_state",
+           "clear_checkpoints", "fingerprint"]
 
 log = logging.getLogger("alff.learning")
 
@@ -61,21 +62,65 @@ def write_checkpoint(directory, n, model, labelled, state, forces, driver_state)
         JSON-able: the driver's counters, the learning log, the selector's
         state, the config fingerprint.
     """
-    root = Path(directory)
-    d = root / f"ckpt_{int(n):05d}"
-    if d.exists():
-        shutil.rmtree(d)
-    d.mkdir(parents=True)
+    d = _fresh(directory, n)
     model.save(d / "model")
     write_frames(d / "labelled.extxyz", labelled)
     with atomic_path(d / "state.npz") as tmp:
         np.savez(tmp, **_state_arrays(state, forces))
     write_json(d / "driver.json", dict(driver_state, md_step=int(state.step), md_time_ps=float(state.time_ps),
                                        md_rng=state.rng.bit_generator.state))
+    _publish(d)
+
+
+def _fresh(directory, n):
+    d = Path(directory) / f"ckpt_{int(n):05d}"
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    return d
+
+
+def _publish(d):
+    """Point ``latest.json`` at the complete checkpoint ``d``, then remove the older ones."""
+    root = d.parent
     write_json(root / POINTER, {"checkpoint": d.name})
     for old in root.glob("ckpt_*"):
         if old.name != d.name:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _latest(directory, expected_fingerprint, state_file):
+    root = Path(directory)
+    if not (root / POINTER).exists():
+        return None, None
+    d = root / read_json(root / POINTER)["checkpoint"]
+    state = read_json(d / state_file)
+    if state.get("fingerprint") != expected_fingerprint:
+        log.warning("checkpoint %s belongs to other settings: starting afresh", d)
+        return None, None
+    return d, state
+
+
+def write_loop_checkpoint(directory, n, model, frames, state):
+    """Checkpoint ``n`` of a loop of whole iterations (no MD state in
+    flight, e.g. relaxation-driven learning): the model, the labelled
+    ``frames`` and the JSON-able ``state`` (with its ``fingerprint``),
+    published as :func:`write_checkpoint` does."""
+    d = _fresh(directory, n)
+    model.save(d / "model")
+    write_frames(d / "labelled.extxyz", frames)
+    write_json(d / "loop.json", state)
+    _publish(d)
+
+
+def read_loop_checkpoint(directory, expected_fingerprint):
+    """The latest :func:`write_loop_checkpoint`, or None (none, or one of
+    other settings): dict with ``model``, ``frames``, ``state``, ``path``."""
+    d, state = _latest(directory, expected_fingerprint, "loop.json")
+    if d is None:
+        return None
+    return {"model": load_model(d / "model"), "frames": read_frames(d / "labelled.extxyz"), "state": state,
+            "path": str(d)}
 
 
 def read_checkpoint(directory, expected_fingerprint):
@@ -87,13 +132,8 @@ def read_checkpoint(directory, expected_fingerprint):
         ``model``, ``labelled`` (frames), ``arrays`` (the MD state, for
         :func:`restore_state`), ``driver`` (dict), ``path``.
     """
-    root = Path(directory)
-    if not (root / POINTER).exists():
-        return None
-    d = root / read_json(root / POINTER)["checkpoint"]
-    driver = read_json(d / "driver.json")
-    if driver.get("fingerprint") != expected_fingerprint:
-        log.warning("checkpoint %s belongs to other settings: starting afresh", d)
+    d, driver = _latest(directory, expected_fingerprint, "driver.json")
+    if d is None:
         return None
     with np.load(d / "state.npz") as z:
         arrays = {k: z[k].copy() for k in z.files}

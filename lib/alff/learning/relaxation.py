@@ -255,7 +255,7 @@ class PoolLearning:
 
 
 def learn_on_pool(pool, model, selector, oracle, max_iterations=20, max_selected=50, initial=None,
-                  relax=None, label=""):
+                  relax=None, label="", checkpoint=None, fingerprint=""):
     """Relaxation-driven active learning on a structure pool.
 
     Parameters
@@ -276,6 +276,16 @@ def learn_on_pool(pool, model, selector, oracle, max_iterations=20, max_selected
         data (default: every structure holding an active row).
     relax : dict, optional
         Keyword arguments of :func:`relax_watched`.
+    label : str
+        Prefix of the log lines.
+    checkpoint : str or Path, optional
+        Directory of a checkpoint after every iteration (model, training
+        set, history, oracle calls); a restart with the same
+        ``fingerprint`` (of the settings) goes on from the last one and
+        ends where an uninterrupted run ends (a kill within an iteration
+        repeats its relaxations; its finished labels come from the oracle's
+        cache).
+    fingerprint : str
 
     Returns
     -------
@@ -287,8 +297,20 @@ def learn_on_pool(pool, model, selector, oracle, max_iterations=20, max_selected
         Every label of the first selection failed (nothing to fit on).
     """
     from ..oracle import is_ok
+    from .checkpoint import read_loop_checkpoint, write_loop_checkpoint
     relax = dict(relax or {})
     training, history, calls = [], [], 0
+    ck = read_loop_checkpoint(checkpoint, fingerprint) if checkpoint else None
+    if ck is not None:
+        model, training = ck["model"], ck["frames"]
+        history, calls = ck["state"]["history"], int(ck["state"]["calls"])
+        log.info("%sresuming from %s: %d iterations, %d configurations, %d oracle calls done", label, ck["path"],
+                 len(history), len(training), calls)
+
+    def save():
+        if checkpoint:
+            write_loop_checkpoint(checkpoint, len(history), model, training,
+                                  {"history": history, "calls": calls, "fingerprint": fingerprint})
 
     def label_all(frames):
         nonlocal calls
@@ -319,6 +341,7 @@ def learn_on_pool(pool, model, selector, oracle, max_iterations=20, max_selected
         history.append(first_history_row(len(training), len(pool), len(picked), len(ok), failed))
         log.info("%sno training data: %d configurations picked by maxvol from the unrelaxed pool, %d labelled",
                  label, len(picked), len(ok))
+        save()
     converged = False
     for it in range(len(history), max_iterations + 1):
         results = relax_pool(pool, model, selector, **relax)
@@ -345,4 +368,5 @@ def learn_on_pool(pool, model, selector, oracle, max_iterations=20, max_selected
         if ok:
             training += ok
             model.update(ok)
+        save()
     return PoolLearning(model, training, history, converged, calls)

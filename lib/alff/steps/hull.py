@@ -6,6 +6,7 @@ formation energies and ground states."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from ..analysis.convex_hull import formation_energies, lower_hull
 from ..atomic import atomic_path
 from ..enumeration import derivative_structures
 from ..jobs import write_json
+from ..learning.checkpoint import clear_checkpoints, fingerprint
 from ..learning.relaxation import OUT_OF_RANGE, learn_on_pool, relax_pool, relax_with
 from ..models import build_model, load_model
 from ..oracle import Oracle
@@ -48,18 +50,25 @@ def oracle_relax_step(oracle_cfg, hull, pool_path, out):
 
 def learn_step(hull, level, oracle_cfg, pool_path, cache_dir, out):
     """Relaxation-driven learning at one MTP level; the model, the history
-    (CSV) and the training configurations (extxyz)."""
+    (CSV) and the training configurations (extxyz). Checkpointed after
+    every iteration in ``checkpoint/`` beside the model (a restart goes on
+    from there; removed once the outputs are written)."""
     pool = read_frames(pool_path)
     model = build_model(dict(hull["model"], level=int(level), species=list(hull["species"])))
     selector = build_selector(hull["selector"])
+    ckpt = Path(out["model"]).parent / "checkpoint"
+    key = fingerprint({k: hull[k] for k in ("species", "model", "selector", "max_selected", "relax")}, int(level),
+                      oracle_cfg, len(pool))  # max_iterations may be raised before a restart
     res = learn_on_pool(pool, model, selector, oracle_cache(oracle_cfg, cache_dir), hull["max_iterations"],
-                        hull["max_selected"], relax=dict(hull["relax"]), label=f"[level {level}] ")
+                        hull["max_selected"], relax=dict(hull["relax"]), label=f"[level {level}] ",
+                        checkpoint=ckpt, fingerprint=key)
     res.model.save(out["model"])
     hist = pd.DataFrame(res.history)
     hist["converged"] = res.converged
     with atomic_path(out["history"]) as tmp:
         hist.to_csv(tmp, index=False)
     write_frames(out["training"], res.training)
+    clear_checkpoints(ckpt)
     if not res.converged:
         log.warning("[level %s] NOT CONVERGED after %d iterations: some relaxations still go over gamma_select",
                     level, hull["max_iterations"])

@@ -41,6 +41,7 @@ from .design import WEIGHTINGS, Design, row_space, site_rows
 from .mtp import MomentTensorPotential
 from .mtp_basis import MomentBasis
 from .regression import REGRESSIONS, fit_linear, posterior_samples
+from .training_arrays import arrays_to_frames, frames_to_arrays
 
 __all__ = ["MTPModel"]
 
@@ -210,7 +211,7 @@ class MTPModel:
         """Add labelled frames and refit (MLIP mode: the linear
         coefficients only, unless ``radial_fit.every_update``)."""
         frames = list(frames)
-        if self.design is None:
+        if self.design is None and not self._restore():
             return self.fit(frames, atom_indices)
         idx = [np.arange(len(f)) for f in frames] if atom_indices is None else [np.asarray(i, int)
                                                                                   for i in atom_indices]
@@ -221,13 +222,25 @@ class MTPModel:
             self._new_design()
             self._train_radial(frames, idx)
         self.design.add(frames, idx)
-        if self.mode == "mlip":  # kept for the grade rows, which depend on every coefficient
-            self._frames += frames
-            self._indices += idx
+        self._frames += frames  # for the MLIP mode's grade rows (they depend on every coefficient) and the file
+        self._indices += idx
         self._active = None
         self._n_train += sum(len(i) for i in idx)
         self._solve()
         return self
+
+    def _restore(self):
+        """A loaded model: the design rows of the training frames saved
+        with it (updates and grades then act as on the model that was
+        saved); False when the file held none."""
+        training = getattr(self, "_saved_training", None)
+        if not training or not training[0]:
+            return False
+        self._new_design()
+        self.design.add(*training)
+        self._frames, self._indices = list(training[0]), list(training[1])
+        self._n_train, self._saved_training = sum(len(i) for i in training[1]), None
+        return True
 
     def _solve(self):
         fit = fit_linear(self.design.X, self.design.y, self.regression, self.ridge_alpha, self.ard_threshold)
@@ -272,7 +285,7 @@ class MTPModel:
         self._check()
         if getattr(self, "_active", None) is None:
             from .maxvol import ActiveSet
-            if self.design is None:
+            if self.design is None and not self._restore():
                 raise ValueError(f"MTP grade: this model was loaded from a file without an active set "
                                  f"({getattr(self, '_load_note', 'no training rows')}); refit it on its training "
                                  f"frames to get one")
@@ -395,7 +408,8 @@ class MTPModel:
                 "mode": self.mode, "radial_fit": self.radial_fit, "alpha": self.alpha_, "n_train": self._n_train,
                 "alpha_moments_count": b.alpha_moments_count, "lambda": np.asarray(self.lambda_).tolist()}
         arrays = dict(coef=self.coef_, sigma=self.sigma_, radial=self.potential.radial_coeffs,
-                      basic=b.alpha_index_basic, times=b.alpha_index_times, mapping=b.alpha_moment_mapping)
+                      basic=b.alpha_index_basic, times=b.alpha_index_times, mapping=b.alpha_moment_mapping,
+                      **frames_to_arrays(self._frames, self._indices))
         if self.design is not None:  # the active set travels with the model (MLIP's .als), for the grade
             try:
                 active = self.active_set()
@@ -424,6 +438,7 @@ class MTPModel:
         self.potential = MomentTensorPotential(self.species, basis, self.r_min, self.r_max, a["radial"],
                                                coef[:len(self.species)], coef[len(self.species):])
         self.coef_, self.sigma_ = coef, sigma
+        self._saved_training = arrays_to_frames(a)  # design rows rebuilt on first need (:meth:`_restore`)
         self.alpha_, self.lambda_, self._n_train = m["alpha"], m["lambda"], m["n_train"]
         if "active_rows" in a:
             from .maxvol import ActiveSet
