@@ -230,5 +230,6 @@ def test_bad_input_is_named(al):
         m.predict(ref, ("stress",))
     with pytest.raises(ValueError, match="model.cutoffs"):
         ForceConstantModel(reference=ref, cutoffs=[])
-    with pytest.raises(ValueError, match="do not fit the supercell"):
+    with pytest.raises(ValueError, match=r"model.cutoffs \[3.0\]: a cutoff must be below half the "
+                                         r"supercell.s narrowest width \(2.03 A\)"):
         ForceConstantModel(reference=bulk("Al", "fcc", a=4.05, cubic=True), cutoffs=[3.0])._setup()

@@ -106,6 +106,8 @@ def _scheme_errors(cfg, schema):
         if sc["selector"]["kind"] == "maxvol" and sc["model"]["kind"] != "mtp":
             errs.append(f"schemes.{name}.selector.kind: maxvol (D-optimality) needs a model with an active set: "
                         f"schemes.{name}.model.kind must be mtp, not '{sc['model']['kind']}'")
+        if sc["model"]["kind"] == "force_constants":
+            errs += _fc_errors(cfg, name, sc)
         if sc["explore"]:
             merged = _merged(cfg["explore"], sc["explore"])
             v = _validator_with_defaults(dict(schema["properties"]["explore"], **{"$defs": schema.get("$defs", {})}))
@@ -119,8 +121,24 @@ def scheme_sections(cfg, name):
     """The sections of scheme ``name``: ``name``, ``model``, ``selector`` and
     ``explore`` (the top-level section with the scheme's overrides)."""
     sc = cfg["schemes"][name]
-    return {"name": name, "model": copy.deepcopy(sc["model"]), "selector": copy.deepcopy(sc["selector"]),
+    model = copy.deepcopy(sc["model"])
+    if model.get("kind") == "force_constants" and not model.get("reference"):
+        model["reference"] = {"system": copy.deepcopy(cfg["system"])}  # the ideal supercell of the system section
+    return {"name": name, "model": model, "selector": copy.deepcopy(sc["selector"]),
             "explore": _merged(cfg["explore"], sc.get("explore") or {})}
+
+
+def _fc_errors(cfg, name, sc):
+    """The force-constant model learns from whole structures of one cell."""
+    errs = []
+    if cfg["seed"]["init_atoms"] != 0:
+        errs.append(f"seed.init_atoms: {cfg['seed']['init_atoms']}, but schemes.{name}.model.kind force_constants is "
+                    "fitted on every force of a structure: set seed.init_atoms: 0")
+    sel = sc["selector"]["kind"]
+    if sel not in ("trajectory_average", "eps_min") and ":" not in sel:
+        errs.append(f"schemes.{name}.selector.kind: '{sel}' labels single atoms; the force-constant model needs a "
+                    "whole-structure criterion (trajectory_average or eps_min)")
+    return errs
 
 
 def _merged(base, override):

@@ -47,6 +47,9 @@ def _atoms(reference):
     from ase import Atoms
     if isinstance(reference, Atoms):
         return reference.copy()
+    if isinstance(reference, dict):  # {"system": section}: the structure of a system config section
+        from ...structures import build_structure
+        return build_structure(reference["system"])
     from ..structure_io import read_frames
     return read_frames(str(reference))[0]
 
@@ -56,8 +59,9 @@ class ForceConstantModel:
 
     Parameters
     ----------
-    reference : ase.Atoms or str
-        The ideal supercell (or an extxyz file holding it); MD and every
+    reference : ase.Atoms, str or dict
+        The ideal supercell (or an extxyz file holding it, or ``{"system":
+        section}``, the structure of a system config section); MD and every
         training frame use this cell and atom order.
     cutoffs : list of float
         Cluster cutoff (A) of each order from 2 on: ``[8.0, 5.0, 5.0]`` for
@@ -111,6 +115,12 @@ class ForceConstantModel:
         if self.reference is None:
             raise ValueError("model.reference: the force-constant model needs the ideal supercell")
         if self.tables is None:
+            cell = self.reference.cell
+            width = cell.volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+            if max(self.cutoffs) >= 0.5 * width.min():
+                raise ValueError(f"model.cutoffs {self.cutoffs}: a cutoff must be below half the supercell's "
+                                 f"narrowest width ({0.5 * width.min():.2f} A), or a cluster meets its own "
+                                 f"periodic image; lower it or repeat the cell (system.repeat)")
             cs = cluster_space(self.reference, self.cutoffs, self.symprec)
             self.tables = build_tables(cs, self.reference)
 

@@ -32,8 +32,20 @@ ARRAYS = ("families", "positions", "prefactors", "clusters", "eigentensors", "co
 def cluster_space(primitive, cutoffs, symprec=1e-5):
     """hiphive's cluster space of ``primitive`` (ase.Atoms) with
     ``cutoffs`` (A) for orders 2, 3, ... (a list, one per order)."""
+    import contextlib
+    import io
+
     from hiphive import ClusterSpace
-    return ClusterSpace(primitive, [float(c) for c in cutoffs], symprec=symprec)
+    text = io.StringIO()
+    hp = logging.getLogger("hiphive")  # hiphive logs its summary to stdout: into alff's log at debug level
+    level, hp.level = hp.level, logging.WARNING
+    try:
+        with contextlib.redirect_stdout(text):
+            cs = ClusterSpace(primitive, [float(c) for c in cutoffs], symprec=symprec)
+    finally:
+        hp.setLevel(level)
+    log.debug("hiphive cluster space:\n%s%s", text.getvalue(), cs)
+    return cs
 
 
 @dataclass
