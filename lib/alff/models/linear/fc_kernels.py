@@ -40,37 +40,44 @@ ORDER, NPOS, COL0, NET, ET_OFF, CL_OFF, NCL = range(7)
 
 @njit(cache=True)
 def _open_products(u, cluster, order, p, q):
-    """q[flat] = prod over positions m != p of u[cluster[m], digit_m(flat)]
-    (3**order values, digits in C order)."""
-    size = 3 ** order
-    for flat in range(size):
-        v = 1.0
-        rest = flat
-        for m in range(order - 1, -1, -1):
-            d = rest % 3
-            rest //= 3
-            if m != p:
-                v *= u[cluster[m], d]
-        q[flat] = v
+    """q[j] = prod over the positions m != p of u[cluster[m], digit_m(j)],
+    j running over the 3**(order - 1) index tuples of those positions (C
+    order): the displacement product the tensor is contracted with."""
+    q[0] = 1.0
+    size = 1
+    for m in range(order):
+        if m == p:
+            continue
+        um = u[cluster[m]]
+        for j in range(size - 1, -1, -1):  # q <- q (outer) u[cluster[m]], in place
+            v = q[j]
+            q[3 * j] = v * um[0]
+            q[3 * j + 1] = v * um[1]
+            q[3 * j + 2] = v * um[2]
+        size *= 3
 
 
 @njit(cache=True)
 def _contract(tensor, base, q, order, p):
-    """The 3 components (index at position p) of sum_flat tensor[base +
-    flat] * q[flat]."""
+    """The 3 components d (the index at position p) of sum_j tensor[base +
+    flat(d, j)] q[j], flat(d, j) the C-order index with digit d at p and
+    the digits of j at the other positions."""
+    stride = 1
+    for _ in range(order - 1 - p):
+        stride *= 3
+    n = stride
+    for _ in range(p):
+        n *= 3
     f0 = 0.0
     f1 = 0.0
     f2 = 0.0
-    stride = 3 ** (order - 1 - p)  # of the index at position p (C order)
-    for flat in range(3 ** order):
-        t = tensor[base + flat] * q[flat]
-        d = (flat // stride) % 3
-        if d == 0:
-            f0 += t
-        elif d == 1:
-            f1 += t
-        else:
-            f2 += t
+    for j in range(n):
+        hi = j // stride
+        k = base + hi * 3 * stride + (j - hi * stride)
+        qj = q[j]
+        f0 += tensor[k] * qj
+        f1 += tensor[k + stride] * qj
+        f2 += tensor[k + 2 * stride] * qj
     return f0, f1, f2
 
 
