@@ -45,7 +45,8 @@ def test_update_after_loading_equals_update_in_memory(tmp_path, frames, settings
     train, test = frames
     ref = MTPModel(level=8, r_max=5.0, r_min=1.6, **settings).fit(train[:6])
     ref.save(tmp_path / "m")
-    loaded = load_model(tmp_path / "m")
+    load_model(tmp_path / "m").save(tmp_path / "resaved")  # saved again before any use: still holds the frames
+    loaded = load_model(tmp_path / "resaved")
     # the grade of the loaded model (its saved active set) and of the training rows rebuilt from the file agree
     for a in test:
         np.testing.assert_array_equal(loaded.grade(a), ref.grade(a))

@@ -178,7 +178,7 @@ class MTPModel:
         self.design = Design(self.potential, (self.weights["energy"], self.weights["force"], self.weights["stress"]),
                              self.weighting)
         self._n_train = 0
-        self._frames, self._indices = [], []
+        self._frames, self._indices, self._saved_training = [], [], None
 
     def fit(self, frames, atom_indices=None):
         """Fit on labelled frames (``atom_indices[k]``: force-labelled atoms
@@ -239,7 +239,7 @@ class MTPModel:
         self._new_design()
         self.design.add(*training)
         self._frames, self._indices = list(training[0]), list(training[1])
-        self._n_train, self._saved_training = sum(len(i) for i in training[1]), None
+        self._n_train = sum(len(i) for i in training[1])
         return True
 
     def _solve(self):
@@ -409,7 +409,7 @@ class MTPModel:
                 "alpha_moments_count": b.alpha_moments_count, "lambda": np.asarray(self.lambda_).tolist()}
         arrays = dict(coef=self.coef_, sigma=self.sigma_, radial=self.potential.radial_coeffs,
                       basic=b.alpha_index_basic, times=b.alpha_index_times, mapping=b.alpha_moment_mapping,
-                      **frames_to_arrays(self._frames, self._indices))
+                      **frames_to_arrays(*(getattr(self, "_saved_training", None) or (self._frames, self._indices))))
         if self.design is not None:  # the active set travels with the model (MLIP's .als), for the grade
             try:
                 active = self.active_set()
