@@ -31,15 +31,14 @@ def frames_to_arrays(frames, atom_indices):
     from .design import _labels
     labels = [_labels(f) for f in frames]
     n = [len(f) for f in frames]
-    nan3 = [np.full((k, 3), np.nan) for k in n]
     out = {"counts": np.array(n, int),
            "numbers": np.concatenate([f.numbers for f in frames]) if frames else np.zeros(0, int),
            "positions": np.vstack([f.positions for f in frames] or [np.zeros((0, 3))]),
            "cells": np.array([f.cell[:] for f in frames]).reshape(-1, 3, 3),
            "pbc": np.array([f.pbc for f in frames], bool).reshape(-1, 3),
            "energy": np.array([np.nan if e is None else float(e) for e, _, _ in labels]),
-           "forces": np.vstack([nan3[k] if lab[1] is None else np.asarray(lab[1], float)
-                                for k, lab in enumerate(labels)] or [np.zeros((0, 3))]),
+           "forces": np.vstack([np.full((len(f), 3), np.nan) if lab[1] is None else np.asarray(lab[1], float)
+                                for f, lab in zip(frames, labels)] or [np.zeros((0, 3))]),
            "stress": np.array([np.full(6, np.nan) if s is None else s for _, _, s in labels]).reshape(-1, 6),
            "index_counts": np.array([len(i) for i in atom_indices], int),
            "indices": np.concatenate([np.asarray(i, int) for i in atom_indices] or [np.zeros(0, int)])}
