@@ -27,7 +27,7 @@ def _reference():
     return bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
 
 
-def _run(oracle, ckpt=None):
+def _run(oracle, ckpt=None, selector=SEL):
     ref = _reference()
     seed = []
     for k in range(2):
@@ -40,7 +40,7 @@ def _run(oracle, ckpt=None):
         sched = Schedule.from_config({"timestep_fs": 2.0,
                                       "schedule": [{"temperature_K": temp, "steps": steps, "phase": "solid"}]})
         scenarios.append(Scenario(f"T{int(temp)}", sched, start_state(seed[-1], 0.0, 5 + k)))
-    driver = OnTheFly(model, build_selector(SEL), oracle, SETTINGS, ckpt, fingerprint(FC, SEL, SETTINGS))
+    driver = OnTheFly(model, build_selector(selector), oracle, SETTINGS, ckpt, fingerprint(FC, selector, SETTINGS))
     return driver.run(scenarios)
 
 
@@ -77,6 +77,36 @@ def test_a_killed_dynamic_run_resumes_bitwise(tmp_path, reference_run):
         assert a.keys() == b.keys()
         for k in a:
             assert a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]), (k, a, b)  # NaN thresholds are equal too
+
+
+def test_score_every_scores_a_subset_of_the_same_trajectory(tmp_path, reference_run):
+    """eps_B every 4th step: the dynamics is the same (forces without std are
+    the forces with it), the scored steps carry the same eps_B, the others a
+    NaN; the step after each call is scored; a kill resumes bitwise."""
+    ref = reference_run
+    sel = dict(SEL, score_every=4)
+    orc = CountingOracle(die_at=2)
+    with pytest.raises(Killed):
+        _run(orc, tmp_path / "ck", sel)
+    orc.die_at = None
+    res = _run(orc, tmp_path / "ck", sel)
+    assert len(set(orc.done)) == len(orc.done) == res.log.n_calls >= 1
+    first = next(i for i, r in enumerate(ref.log.rows) if r["event"] == "oracle")
+    n_nan = 0
+    for a, b in zip(res.log.rows[:first], ref.log.rows[:first], strict=True):  # the same MD up to the first call
+        assert a["step"] == b["step"] and a["temperature_K"] == b["temperature_K"], (a, b)
+        if a["step"] % 4 == 0:
+            assert a["max_uncertainty"] == b["max_uncertainty"]
+        else:
+            assert np.isnan(a["max_uncertainty"]) or a["event"]
+            n_nan += 1
+    assert n_nan > 5
+    calls = [r for r in res.log.rows if r["event"] == "oracle"]
+    assert calls and all(np.isfinite(r["max_uncertainty"]) for r in calls)  # only scored steps label
+    # a reference run of the same settings without the kill
+    again = _run(CountingOracle(), None, sel)
+    np.testing.assert_array_equal(again.model.coef_, res.model.coef_)
+    assert len(again.log.rows) == len(res.log.rows)
 
 
 def _config(**seed):

@@ -63,5 +63,23 @@ def test_eps_min_criterion_uses_the_mean_after_each_refit():
     assert sel.verdict(3, sel.score(m, None, _pred(0.01))) == CONTINUE  # eps_min = 0.01: threshold 0.015
     assert sel.eps_min_ == [0.02, 0.01]
     assert sel.verdict(4, sel.score(m, None, _pred(0.016))) == LABEL
-    with pytest.raises(ValueError, match="no settings"):
+    with pytest.raises(ValueError, match="takes only score_every"):
         build_selector({"kind": "eps_min", "gamma": 3})
+
+
+def test_score_every_keeps_the_window_in_md_steps():
+    sel = build_selector({"kind": "trajectory_average", "k": 1000, "min_steps": 100, "score_every": 20})
+    assert sel.score_every == 20 and sel.window.maxlen == 50  # the scored steps of the last 1000 MD steps
+    verdicts = [sel.verdict(20 * j, np.full(3, 1.0 if j else 0.01)) for j in range(5)]
+    assert verdicts == [CONTINUE] * 5  # 5 scored steps = 100 MD steps: the window is not full before
+    assert sel.verdict(100, np.full(3, 10.0)) == LABEL
+    for j in range(200):
+        sel.verdict(120 + 20 * j, np.full(3, 1.0))
+    assert len(sel.window) == 50
+    assert build_selector({"kind": "eps_min", "score_every": 7}).score_every == 7
+    with pytest.raises(ValueError, match="score_every must be a whole number >= 1"):
+        build_selector({"kind": "trajectory_average", "score_every": 0})
+    with pytest.raises(ValueError, match="score_every <= min_steps"):
+        build_selector({"kind": "trajectory_average", "score_every": 50, "min_steps": 20})
+    with pytest.raises(ValueError, match="takes gamma, k, min_steps and score_every"):
+        build_selector({"kind": "trajectory_average", "window": 5})

@@ -132,7 +132,7 @@ def _score_panel(ax, log, calls, trajs, label, log_scale):
     """(c): the selector's score per logged step, its threshold, the calls."""
     for k, tr in enumerate(trajs):
         sub = log if tr is None else log[log["trajectory"] == tr]
-        sub = sub.sort_values("time_ps", kind="stable")
+        sub = sub[np.isfinite(sub["max_uncertainty"])].sort_values("time_ps", kind="stable")  # scored steps
         ax.plot(sub["time_ps"], sub["max_uncertainty"], color="C0", lw=0.8, ls=("-", "--", ":", "-.")[k % 4])
         ax.plot(sub["time_ps"], sub["threshold"], color="0.4", lw=0.8, ls="--",
                 label="threshold" if k == 0 else None)

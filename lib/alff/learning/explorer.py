@@ -2,7 +2,9 @@
 
 The :class:`Explorer` integrates the dynamics on the selector's drive
 potential, asks the selector for a per-atom score and a verdict at every
-step, and hands every verdict other than ``continue`` to a *handler*: the
+step (or every ``selector.score_every``-th step and the step after each
+event, for selectors whose score costs far more than the forces; the other
+steps are driven by the forces alone and logged with a NaN score), and hands every verdict other than ``continue`` to a *handler*: the
 on-the-fly driver (label now) or the batch collector (keep candidates). The
 handler answers with an :class:`Action`. The explorer keeps no learning
 state of its own beyond the MD state and the log it writes to.
@@ -177,6 +179,9 @@ class Explorer:
         self.guard = guard
         self.phase_monitor = phase_monitor
         self.phase_checks = []
+        self.score_every = max(int(getattr(selector, "score_every", 1)), 1)
+        self._score_next = False
+        self._last_score = np.nan
         self.masses = state.atoms.get_masses()
         self.integrator = Integrator(self.masses, schedule.timestep_fs, schedule.friction_per_fs)
         atoms = state.atoms
@@ -186,16 +191,24 @@ class Explorer:
         self._last_progress = -np.inf
 
     # ------------------------------------------------------------- helpers
-    def evaluate(self, energy=False):
-        """The drive potential's prediction (with std) at the current
-        positions, and the selector's per-atom score."""
+    def evaluate(self, energy=False, scored=True):
+        """The drive potential's prediction at the current positions and the
+        selector's per-atom score; with ``scored`` False the prediction
+        without std and no score (None)."""
         t0 = time.perf_counter()
         props = ("forces", "energy") if energy else ("forces",)
         atoms = self.state.atoms
-        res = self.selector.drive(self.model).predict(atoms, properties=props, return_std=True)
-        score = self.selector.score(self.model, atoms, res)
+        res = self.selector.drive(self.model).predict(atoms, properties=props, return_std=scored)
+        score = self.selector.score(self.model, atoms, res) if scored else None
+        if scored:
+            self._last_score = float(np.max(score))
         self.log.timings["prediction_s"] += time.perf_counter() - t0
         return res, score
+
+    def _scored(self, step):
+        """Whether the selector scores ``step`` (every ``score_every``-th
+        step, and the first step after an event)."""
+        return self._score_next or step % self.score_every == 0
 
     def check_structure(self):
         """Raise :class:`RunLimitError` when the current structure has
@@ -212,12 +225,13 @@ class Explorer:
     def _row(self, res, score, event=""):
         st = self.state
         self.log.add(step=st.step, time_ps=st.time_ps, phase=self.phase(), temperature_K=self.temperature(),
-                     potential_energy_eV=res.get("energy", np.nan), max_uncertainty=float(np.max(score)),
+                     potential_energy_eV=res.get("energy", np.nan),
+                     max_uncertainty=np.nan if score is None else float(np.max(score)),
                      threshold=self.selector.threshold_, noise=self.model.noise_,
                      n_oracle_calls=self.log.n_calls, n_failed_labels=self.log.n_failed,
                      n_train=self.model.n_train_, event=event)
 
-    def _progress(self, score, force=False):
+    def _progress(self, force=False):
         now = time.perf_counter()
         if not force and now - self._last_progress < self.progress_s:
             return
@@ -225,7 +239,7 @@ class Explorer:
         st = self.state
         progress_log.info("%sstep %d/%d  t=%.3f ps  T=%.0f K  max uncertainty=%.4f  noise=%.4f  calls=%d  failed=%d  "
                  "train=%d", self.label, st.step, self.schedule.total_steps, st.time_ps, self.temperature(),
-                 float(np.max(score)), self.model.noise_, self.log.n_calls, self.log.n_failed,
+                 self._last_score, self.model.noise_, self.log.n_calls, self.log.n_failed,
                  self.model.n_train_)
 
     def _rescale(self):
@@ -257,10 +271,12 @@ class Explorer:
         energy = (st.step + 1) % self.log_every == 0
         out = {}
 
+        scored = self._scored(st.step + 1)
+
         def evaluate(x, p):
             self.log.timings["md_s"] += time.perf_counter() - t0
             st.atoms.set_positions(x)
-            out["res"], out["score"] = self.evaluate(energy=energy)
+            out["res"], out["score"] = self.evaluate(energy=energy, scored=scored)
             return out["res"]
 
         try:
@@ -272,6 +288,7 @@ class Explorer:
             log.warning("%sstep %d: unphysical structure, exploration stops: %s", self.label, st.step, err)
             return None
         st.atoms.set_momenta(p)
+        self._score_next = False
         st.step += 1
         st.time_ps += sched.timestep_fs / 1000.0
         if self.guard is not None:
@@ -307,6 +324,7 @@ class Explorer:
         st = self.state
         done = 0
         if resume_forces is not None:
+            self._score_next = True  # checkpoints are taken at events, whose next step is scored
             nxt = self._advance(np.asarray(resume_forces, float))
             if nxt is None:
                 return "unphysical"
@@ -314,7 +332,7 @@ class Explorer:
             done = 1
         else:
             try:
-                res, score = self.evaluate(energy=True)
+                res, score = self.evaluate(energy=True, scored=self._scored(st.step))
             except ValueError as err:
                 log.warning("%sunphysical start structure: %s", self.label, err)
                 return "unphysical"
@@ -323,18 +341,20 @@ class Explorer:
                 return "max_steps"
             self._rescale()
             self._check_phase()
-            verdict = self.selector.verdict(st.step, score)
+            verdict = CONTINUE if score is None else self.selector.verdict(st.step, score)
             action = Action() if verdict == CONTINUE else handler.handle(self, verdict, res, score)
+            if action.event:
+                self._score_next = True  # the first step of a refitted model is scored
             if action.stop:
                 self._row(res, score, action.event or "stop")
-                self._progress(score, force=True)
+                self._progress(force=True)
                 return "stopped"
             forces = res["forces"] if action.forces is None else action.forces
             if action.event or st.step % self.log_every == 0:
                 if "energy" not in res:
                     res = dict(res, energy=self.evaluate(energy=True)[0]["energy"])
                 self._row(res, score, action.event)
-            self._progress(score)
+            self._progress()
             if action.checkpoint:
                 handler.checkpoint(self, forces)
             nxt = self._advance(forces)
@@ -343,5 +363,5 @@ class Explorer:
             res, score = nxt
             done += 1
         self._row(res, score, "end")
-        self._progress(score, force=True)
+        self._progress(force=True)
         return "schedule"

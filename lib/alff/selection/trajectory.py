@@ -13,6 +13,14 @@ step is eps_B for every atom (the whole structure is labelled).
 - ``eps_min`` (the older criterion the paper compares with): eps_min is
   eps_B at the first step after each refit (and after the initial fit);
   label when eps_B > the mean of the stored eps_min.
+
+Both take ``score_every`` (default 1): eps_B needs the (3N, P) force rows of
+the structure, which at the paper's cutoffs cost ~20x the forces alone; with
+``score_every`` n the explorer computes eps_B at every n-th step and at the
+step right after each label (the first step of a refitted model), and the
+forces alone at the others. The criteria see only scored steps: the running
+mean over the previous k MD steps is the mean of the ``k // n`` scored steps
+in them, ``min_steps`` likewise counts MD steps.
 """
 
 from __future__ import annotations
@@ -41,9 +49,17 @@ def bayesian_error(forces_std):
     return float(np.sqrt(np.mean(s ** 2)))
 
 
+def _score_every(value):
+    n = int(value)
+    if n < 1 or n != value:
+        raise ValueError(f"selector.score_every must be a whole number >= 1 (MD steps), got {value!r}")
+    return n
+
+
 class _WholeStructure:
     """What both criteria share: eps_B as the score, every atom trained."""
 
+    score_every = 1
     score_label = r"$\epsilon_B$ ($\mathrm{eV/\AA}$)"
     score_log = True
 
@@ -77,6 +93,8 @@ class TrajectoryAverageSelector(_WholeStructure):
         Window of the running mean (MD steps).
     min_steps : int
         Steps in the window before the criterion may fire.
+    score_every : int
+        MD steps between scored steps (the explorer's stride of eps_B).
 
     Attributes
     ----------
@@ -86,23 +104,33 @@ class TrajectoryAverageSelector(_WholeStructure):
 
     kind = "trajectory_average"
 
-    def __init__(self, gamma=3.0, k=1000, min_steps=20):
+    def __init__(self, gamma=3.0, k=1000, min_steps=20, score_every=1):
         self.gamma, self.k, self.min_steps = float(gamma), int(k), int(min_steps)
+        self.score_every = _score_every(score_every)
         if not self.gamma > 1.0 or self.k < 1 or not 1 <= self.min_steps <= self.k:
             raise ValueError(f"selector: trajectory_average needs gamma > 1 and 1 <= min_steps <= k, got gamma "
                              f"{gamma}, k {k}, min_steps {min_steps}")
-        self.window = deque(maxlen=self.k)
+        if self.score_every > self.min_steps:
+            raise ValueError(f"selector: trajectory_average needs score_every <= min_steps (the window must hold a "
+                             f"scored step before it may fire), got score_every {score_every}, min_steps {min_steps}")
+        self.window = deque(maxlen=max(self.k // self.score_every, 1))
+        self._needed = -(-self.min_steps // self.score_every)  # scored steps in min_steps MD steps
         self.threshold_ = float("nan")
 
     @classmethod
     def from_config(cls, section):
-        return cls(section.get("gamma", 3.0), section.get("k", 1000), section.get("min_steps", 20))
+        unknown = set(section) - {"kind", "gamma", "k", "min_steps", "score_every"}
+        if unknown:
+            raise ValueError(f"selector: trajectory_average takes gamma, k, min_steps and score_every, got "
+                             f"{sorted(unknown)}")
+        return cls(section.get("gamma", 3.0), section.get("k", 1000), section.get("min_steps", 20),
+                   section.get("score_every", 1))
 
     def verdict(self, step, score):
         eps = float(np.max(score))
         n = len(self.window)
-        self.threshold_ = self.gamma * float(np.mean(self.window)) if n >= self.min_steps else float("nan")
-        fire = n >= self.min_steps and eps > self.threshold_
+        self.threshold_ = self.gamma * float(np.mean(self.window)) if n >= self._needed else float("nan")
+        fire = n >= self._needed and eps > self.threshold_
         self.window.append(eps)
         return LABEL if fire else CONTINUE
 
@@ -110,7 +138,7 @@ class TrajectoryAverageSelector(_WholeStructure):
         return {"window": list(self.window), "threshold": self.threshold_}
 
     def set_state(self, state):
-        self.window = deque((float(x) for x in state.get("window", [])), maxlen=self.k)
+        self.window = deque((float(x) for x in state.get("window", [])), maxlen=self.window.maxlen)
         self.threshold_ = float(state.get("threshold", float("nan")))
 
 
@@ -125,7 +153,8 @@ class RefitMinimumSelector(_WholeStructure):
 
     kind = "eps_min"
 
-    def __init__(self):
+    def __init__(self, score_every=1):
+        self.score_every = _score_every(score_every)
         self.eps_min_ = []
         self._seen = None
         self._fresh = False
@@ -133,9 +162,10 @@ class RefitMinimumSelector(_WholeStructure):
 
     @classmethod
     def from_config(cls, section):
-        if section:
-            raise ValueError(f"selector: eps_min takes no settings, got {sorted(section)}")
-        return cls()
+        unknown = set(section) - {"kind", "score_every"}
+        if unknown:
+            raise ValueError(f"selector: eps_min takes only score_every, got {sorted(unknown)}")
+        return cls(section.get("score_every", 1))
 
     def _observe(self, model, eps):
         fitted = (int(model.n_train_), float(model.noise_))  # changes with every refit

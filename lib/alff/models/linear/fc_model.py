@@ -186,14 +186,13 @@ class ForceConstantModel:
             raise ValueError("the force-constant model gives energy and forces only (fixed cell, no site "
                              "energies)")
         u = self.tables.displacements(atoms)
+        forces, e = self.tables.forces_energy(u, *self._tensors)  # the same numbers with and without std
         if not return_std:
-            forces, e = self.tables.forces_energy(u, *self._tensors)
             return {"energy": self.energy0_ + e, "forces": forces}
         rows = self.tables.rows(u)
         erow = self.tables.energy_row(rows, u)
         var = np.maximum(np.einsum("rp,pq,rq->r", rows, self.sigma_, rows), 0.0)
-        return {"energy": self.energy0_ + float(erow @ self.coef_), "forces": (rows @ self.coef_).reshape(-1, 3),
-                "forces_std": np.sqrt(var).reshape(-1, 3),
+        return {"energy": self.energy0_ + e, "forces": forces, "forces_std": np.sqrt(var).reshape(-1, 3),
                 "energy_std": float(np.sqrt(max(erow @ self.sigma_ @ erow, 0.0))),
                 "bayesian_error": float(np.sqrt(var.mean()))}
 
