@@ -40,10 +40,12 @@ include: "rules/validate.smk"
 include: "rules/hull.smk"
 include: "rules/elastic.smk"
 include: "rules/paper_mlip.smk"
+include: "rules/dynamic.smk"
 
 
 rule all:
     input:
         report_outputs(),
+        dynamic_outputs(),
     default_target: True
     localrule: True

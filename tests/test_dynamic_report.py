@@ -1,0 +1,131 @@
+"""The dynamic-training report: per-scheme analysis and the comparison of the
+criteria (tables, figures, validity), on a harmonic oracle; and the whole
+DAG from a config (seed, two criteria, test set, report) on Al/EMT."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from ase.build import bulk
+
+from alff.learning import CALL_COLUMNS, LOG_COLUMNS
+from alff.models.linear.fc_model import ForceConstantModel
+from alff.steps.dynamic import dynamic_report, scheme_analysis, structures_to_reach
+from alff.structure_io import write_frames
+from test_force_constants import Springs, _labelled
+
+SECTION = {"enabled": True, "curve_points": 4, "subset_ratio": 2.0, "k": 100,
+           "nvt": {"steps": 200, "score_every": 10, "temperature_K": None}, "paper": None}
+EXPLORE = {"timestep_fs": 2.0, "friction_per_fs": 0.05, "schedule": [{"temperature_K": 300.0}]}
+
+
+def _scheme(tmp, ref, oracle, n_learn, seed):
+    """A scheme's files: final model, training set (2 seed + n_learn), calls, log."""
+    tmp.mkdir()
+    train = _labelled(ref, oracle, 2 + n_learn, noise=0.01, seed=seed)
+    for k, f in enumerate(train):
+        f.info["purpose"] = "seed" if k < 2 else "learn"
+    model = {"kind": "force_constants", "reference": ref, "cutoffs": [3.0]}
+    ForceConstantModel(reference=ref, cutoffs=[3.0]).fit(train).save(tmp / "final.json")
+    write_frames(tmp / "train.extxyz", train)
+    calls = pd.DataFrame([{"trajectory": "main", "step": 10 * (k + 1), "time_ps": 0.02 * (k + 1), "phase": "solid",
+                           "status": "ok", "reason": "", "walltime_s": 0.0, "max_uncertainty": 0.001,
+                           "n_added": 32, "cached": False} for k in range(n_learn)], columns=CALL_COLUMNS)
+    calls.to_csv(tmp / "calls.csv", index=False)
+    log = pd.DataFrame([{c: 0.0 for c in LOG_COLUMNS} | {"step": s, "time_ps": 0.002 * s, "phase": "solid",
+                         "max_uncertainty": np.nan if s % 20 else 1e-3 * (1 + 0.1 * np.sin(s)),
+                         "threshold": 3e-3, "event": ""} for s in range(0, 400, 10)], columns=LOG_COLUMNS)
+    log.to_csv(tmp / "log.csv", index=False)
+    return model
+
+
+def test_scheme_analysis_and_the_comparison(tmp_path):
+    ref = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
+    oracle = Springs(ref)
+    tests = _labelled(ref, oracle, 4, noise=0.01, seed=50)
+    write_frames(tmp_path / "test.extxyz", tests)
+    files, selectors = {}, {}
+    for name, n_learn, seed in (("avg", 10, 1), ("never", 0, 2)):
+        d = tmp_path / name
+        model = _scheme(d, ref, oracle, n_learn, seed)
+        out = {k: str(d / f"{k}.{e}") for k, e in (("curve", "csv"), ("z", "npz"), ("nvt", "csv"),
+                                                     ("summary", "json"))}
+        s = scheme_analysis(d / "final.json", model, d / "train.extxyz", [tmp_path / "test.extxyz"], d / "calls.csv",
+                            SECTION, EXPLORE, out)
+        assert s["n_structures"] == 2 + n_learn and s["n_seed"] == 2 and s["nvt"]["valid"]
+        curve = pd.read_csv(out["curve"])
+        assert curve["n_structures"].iloc[0] == 2 and curve["n_structures"].iloc[-1] == 2 + n_learn
+        assert curve["noise"].iloc[-1] == pytest.approx(s["test"]["noise"])
+        assert len(np.load(out["z"])["full"]) == 4 * 96 and len(pd.read_csv(out["nvt"])) == 20
+        files[name] = dict(out, log=str(d / "log.csv"), calls=str(d / "calls.csv"))
+        selectors[name] = {"kind": "trajectory_average"}
+    rep = {"table": tmp_path / "t.csv", "markdown": tmp_path / "t.md", "metrics": tmp_path / "m.json"}
+    rep.update({n: str(tmp_path / "fig" / n) for n in ("bayesian_error", "convergence", "z_distribution")})
+    paper = {"label": "Si", "structures": 60, "rmse_meV_A": 11.6, "noise_meV_A": 10.1, "eps_b_meV_A": 2.6}
+    table = dynamic_report(selectors, files, dict(SECTION, paper=paper), rep, title="Al fcc")
+    row = table.set_index("scheme")
+    assert row.loc["avg", "valid"] and row.loc["avg", "structures"] == 12
+    assert not row.loc["never", "valid"] and "never fired" in row.loc["never", "reason"]
+    # the common eps_B is the larger final one (the 2-structure fit's): the 12-structure curve reaches it
+    assert row.loc["never", "structures_to_common_eps_b"] == 2
+    assert 2 <= row.loc["avg", "structures_to_common_eps_b"] <= 3
+    md = Path(rep["markdown"]).read_text()
+    assert "paper: Si" in md and "INVALID: the criterion never fired" in md
+    assert json.loads(Path(rep["metrics"]).read_text())["common_eps_b_meV_A"] > 0
+    for n in ("bayesian_error", "convergence", "z_distribution"):
+        assert (tmp_path / "fig" / f"{n}.png").stat().st_size > 5000
+
+
+def test_an_nvt_that_blows_up_is_invalid(tmp_path):
+    ref = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
+    tests = _labelled(ref, Springs(ref), 2, seed=5)
+    write_frames(tmp_path / "test.extxyz", tests)
+    d = tmp_path / "bad"
+    model = _scheme(d, ref, Springs(ref, k=-0.5), 1, 3)  # negative springs: the expansion is unbounded
+    out = {k: str(d / f"{k}.{e}") for k, e in (("curve", "csv"), ("z", "npz"), ("nvt", "csv"), ("summary", "json"))}
+    s = scheme_analysis(d / "final.json", model, d / "train.extxyz", [tmp_path / "test.extxyz"], d / "calls.csv",
+                        dict(SECTION, nvt={"steps": 5000, "score_every": 10, "temperature_K": None}), EXPLORE, out)
+    assert not s["nvt"]["valid"] and "left its range" in s["nvt"]["reason"] and s["nvt"]["mean_eps_b"] is None
+
+
+def test_structures_to_reach_interpolates_on_log_axes():
+    curve = pd.DataFrame({"n_structures": [2, 8, 32], "mean_eps_b": [4.0, 2.0, 1.0]})
+    assert structures_to_reach(curve, 2.0) == pytest.approx(8.0)
+    assert structures_to_reach(curve, np.sqrt(2.0)) == pytest.approx(16.0)
+    assert structures_to_reach(curve, 5.0) == 2.0 and structures_to_reach(curve, 0.5) is None
+
+
+def test_the_dag_from_a_config_runs_both_criteria_and_the_report(tmp_path):
+    """seed -> two force-constant schemes on the fly -> test set -> report,
+    from one config through Snakemake (the si_dynamic layout, on Al/EMT)."""
+    from test_pipeline import snakemake
+    fc = {"kind": "force_constants", "cutoffs": [4.0, 3.0]}
+    cfg = {"run": "dyn", "system": {"element": "Al", "a": 4.05, "repeat": [2, 2, 2]}, "oracle": {"kind": "emt"},
+           "seed": {"method": "md", "temperature_K": 300.0, "steps": 20, "keep_every": 10, "init_atoms": 0},
+           "schemes": {"avg": {"model": fc, "selector": {"kind": "trajectory_average", "min_steps": 20,
+                                                          "score_every": 2}},
+                       "refit": {"model": fc, "selector": {"kind": "eps_min", "score_every": 2}}},
+           "learn": {"mode": "otf", "schemes": ["avg", "refit"], "max_oracle_calls": 4},
+           "explore": {"ensemble": "langevin", "timestep_fs": 2.0, "friction_per_fs": 0.01,
+                       "schedule": [{"temperature_K": 300.0, "steps": 80, "phase": "solid"},
+                                    {"temperature_K": 900.0, "steps": 80, "phase": "solid"}]},
+           "testset": {"frames": 3, "every": 10, "equilibrate_steps": 20},
+           "validate": {"enabled": False},
+           "dynamic": {"curve_points": 3, "k": 40, "nvt": {"steps": 60, "score_every": 10}}}
+    path = tmp_path / "dyn.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    snakemake(tmp_path, path)
+    run = tmp_path / "results" / "dyn"
+    table = pd.read_csv(run / "dynamic" / "table.csv").set_index("scheme")
+    assert list(table.index) == ["avg", "refit"]
+    for s in ("avg", "refit"):
+        summary = json.loads((run / s / "dynamic" / "summary.json").read_text())
+        assert summary["n_seed"] == 3 and summary["nvt"]["valid"]
+        assert table.loc[s, "structures"] == 3 + summary["n_ok_calls"]
+        assert table.loc[s, "rmse_meV_A"] > 0 and table.loc[s, "noise_meV_A"] > 0
+    assert table.loc["refit", "oracle_calls"] >= 1  # eps_min fires on any step above its post-refit mean
+    for n in ("bayesian_error", "convergence", "z_distribution"):
+        assert (run / "dynamic" / "figures" / f"{n}.png").stat().st_size > 5000
