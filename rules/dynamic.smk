@@ -1,6 +1,7 @@
 # The dynamic-training report (config section dynamic; the paper's Figs. 2-4 and Table 2): per
 # force-constant scheme the learning curve, z_B and the model's NVT (dynamic_scheme), then the criteria
-# side by side in results/<run>/dynamic/ (dynamic; part of the default target).
+# side by side in results/<run>/dynamic/ (dynamic; part of the default target); the phonons of each
+# scheme's model against the oracle's (phonons: validation/summary.csv, figures/phonons).
 
 FC_SCHEMES = [s for s in SCHEMES if config["schemes"][s]["model"]["kind"] == "force_constants"]
 DYN_FILES = {"summary": "summary.json", "curve": "curve.csv", "z": "z.npz", "nvt": "nvt.csv"}
@@ -11,7 +12,8 @@ def dynamic_outputs():
     """The report's files when a force-constant scheme runs and it is enabled."""
     if not (FC_SCHEMES and config["dynamic"]["enabled"]):
         return []
-    return [f"{R}/dynamic/table.csv", f"{R}/dynamic/table.md"] + [f"{R}/dynamic/figures/{n}.png" for n in DYN_FIGURES]
+    return ([f"{R}/dynamic/table.csv", f"{R}/dynamic/table.md"] + [f"{R}/dynamic/figures/{n}.png" for n in DYN_FIGURES]
+            + per_scheme(f"{S}/validation/summary.csv", f"{S}/figures/phonons.png", schemes=FC_SCHEMES))
 
 
 def dynamic_title():
@@ -77,3 +79,34 @@ rule dynamic:
         runtime=30,
     script:
         "../scripts/dynamic.py"
+
+
+if FC_SCHEMES:
+
+    rule phonons:
+        input:
+            model=f"{S}/model/final.json",
+            npz=f"{S}/model/final.npz",
+        wildcard_constraints:
+            scheme="|".join(FC_SCHEMES),
+        output:
+            summary=f"{S}/validation/summary.csv",
+            data=f"{S}/validation/phonons.npz",
+            figure=multiext(f"{S}/figures/phonons", ".png", ".pdf"),
+        log:
+            f"{S}/logs/phonons.log",
+        benchmark:
+            benchmark_of("phonons")
+        params:
+            system=config["system"],
+            oracle=config["oracle"],
+            cache=f"{R}/oracle_cache/phonons",
+            title=dynamic_title(),
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        script:
+            "../scripts/dynamic.py"

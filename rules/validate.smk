@@ -119,31 +119,37 @@ rule melting:
         "../scripts/validate_melting.py"
 
 
-rule validation_summary:
-    input:
-        rows=[f"{V}/rows/{name}.csv" for name in VALIDATIONS],
-        metrics=f"{S}/metrics.json",
-        mapping=mapping_report,
-        figures=[f"{S}/figures/{name}.png" for name in FIGURES + VALIDATIONS],
-        # written when the workflow is parsed: the defaults filled in
-        resolved=f"{R}/resolved_config.yaml",
-    output:
-        summary=reported(f"{V}/summary.csv", "validation_summary", "Validation"),
-        report=reported(f"{S}/report.md", "report_page", "Validation"),
-    params:
-        run=RUN,
-        oracle_kind=config["oracle"]["kind"],
-    log:
-        f"{S}/logs/validation_summary.log",
-    localrule: True
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    script:
-        "../scripts/validate_summary.py"
+# defined only when a scheme is validated here (a force-constant scheme's summary.csv comes from the
+# phonons rule, rules/dynamic.smk)
+if VALIDATED_SCHEMES:
+
+    rule validation_summary:
+        input:
+            rows=[f"{V}/rows/{name}.csv" for name in VALIDATIONS],
+            metrics=f"{S}/metrics.json",
+            mapping=mapping_report,
+            figures=[f"{S}/figures/{name}.png" for name in FIGURES + VALIDATIONS],
+            # written when the workflow is parsed: the defaults filled in
+            resolved=f"{R}/resolved_config.yaml",
+        wildcard_constraints:
+            scheme="|".join(VALIDATED_SCHEMES),  # a force-constant scheme's summary.csv is its phonons'
+        output:
+            summary=reported(f"{V}/summary.csv", "validation_summary", "Validation"),
+            report=reported(f"{S}/report.md", "report_page", "Validation"),
+        params:
+            run=RUN,
+            oracle_kind=config["oracle"]["kind"],
+        log:
+            f"{S}/logs/validation_summary.log",
+        localrule: True
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        script:
+            "../scripts/validate_summary.py"
 
 
 rule validate:

@@ -129,3 +129,59 @@ def test_the_dag_from_a_config_runs_both_criteria_and_the_report(tmp_path):
     assert table.loc["refit", "oracle_calls"] >= 1  # eps_min fires on any step above its post-refit mean
     for n in ("bayesian_error", "convergence", "z_distribution"):
         assert (run / "dynamic" / "figures" / f"{n}.png").stat().st_size > 5000
+    for s in ("avg", "refit"):  # phonons of each model against EMT's
+        rows = pd.read_csv(run / s / "validation" / "summary.csv").set_index("observable")
+        x = rows.loc["highest phonon frequency at X"]
+        assert x["valid"] and abs(x["model_value"] - x["oracle_value"]) < 0.15 * x["oracle_value"]
+        assert (run / s / "figures" / "phonons.png").stat().st_size > 5000
+
+
+def test_phonons_of_a_harmonic_model_equal_the_oracle(tmp_path):
+    """A force-constant model fitted to a harmonic oracle has its phonons:
+    the same dispersion, DOS and force constants through phonopy; the rows
+    and the figure are written; an oracle that fails flags its rows."""
+    from alff.analysis.phonons import phonon_setup
+    from alff.validation.phonons import phonon_rows, phonon_validation
+    from alff.plotting_dynamic import phonon_figure
+    unit = bulk("Al", "fcc", a=4.05, cubic=True)
+    ref = unit.repeat(2)
+    ph = phonon_setup(unit, [2, 2, 2])
+    assert len(ph.supercell) == 32 and len(ph.primitive) == 1
+    oracle = Springs(ref)
+
+    from alff.analysis.phonons import _ase_atoms, order_map
+    ideal = _ase_atoms(ph.supercell)
+    perm = order_map(ideal, ref)
+
+    class Labeller:
+        """The harmonic oracle on phonopy's atom order."""
+
+        def label(self, atoms):
+            from ase.calculators.singlepoint import SinglePointCalculator
+            r = ref.copy()
+            r.positions[perm] = ref.positions[perm] + (atoms.positions - ideal.positions)
+            r.calc = oracle
+            b = atoms.copy()
+            b.calc = SinglePointCalculator(b, energy=0.0, forces=r.get_forces()[perm])
+            return b
+
+    model = ForceConstantModel(reference=ref, cutoffs=[3.0]).fit(_labelled(ref, oracle, 3))
+    res = phonon_validation(model, unit, [2, 2, 2], Labeller())
+    np.testing.assert_allclose(res["model"]["frequencies"], res["oracle"]["frequencies"], atol=1e-4)
+    np.testing.assert_allclose(res["model"]["fc"], res["oracle"]["fc"], atol=1e-6)
+    rows = {r["observable"]: r for r in phonon_rows(res)}
+    assert rows["highest phonon frequency at X"]["valid"] and rows["highest phonon frequency at X"]["abs_error"] < 1e-4
+    assert rows["2nd-order force constants, relative RMS difference"]["model_value"] < 1e-6
+    phonon_figure(res, tmp_path / "phonons", "Al fcc")
+    assert (tmp_path / "phonons.png").stat().st_size > 5000
+
+    class Failing:
+        def label(self, atoms):
+            b = atoms.copy()
+            b.info.update(oracle_status="failed", oracle_reason="SCF did not converge")
+            return b
+
+    res = phonon_validation(model, unit, [2, 2, 2], Failing())
+    rows = phonon_rows(res)
+    assert rows and not any(r["valid"] for r in rows if np.isfinite(r["oracle_value"]) or "at" in r["observable"])
+    assert all("SCF did not converge" in r["note"] for r in rows if "at" in r["observable"])

@@ -1,7 +1,7 @@
 """The dynamic-training figures (target ``dynamic``; Callsen, Lee, Chou 2025):
 eps_B along training with mu_k and sigma_k (Fig. 2), test RMSE and
 beta^-1/2 against the training-set size (Fig. 3), z_B distributions
-(Fig. 4)."""
+(Fig. 4); phonon dispersion and DOS of the model against the oracle."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from .analysis.bayesian_convergence import skewness, trailing_stats
 from .plotting import _plt, add_title, save_figure
 
-__all__ = ["bayesian_error_figure", "convergence_figure", "z_figure"]
+__all__ = ["bayesian_error_figure", "convergence_figure", "z_figure", "phonon_figure"]
 
 MEV = 1e3
 
@@ -134,6 +134,38 @@ def z_figure(data, stem, title=None):
         ax.text(0.02, 0.95, f"({letter}) {name}", transform=ax.transAxes, va="top", fontsize=8)
         ax.legend(fontsize=6, loc="upper right")
     axes[0, 0].set_ylabel("density")
+    add_title(fig, title)
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def phonon_figure(res, stem, title=None):
+    """(a) Dispersion along the special path, oracle (solid) and model
+    (dashed); (b) the total DOS of both. A failed side is named in the
+    legend instead of drawn."""
+    plt = _plt()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.0, 3.0), sharey=True, gridspec_kw={"width_ratios": [3.0, 1.0]})
+    styles = {"oracle": dict(color="k", lw=1.0, ls="-"), "model": dict(color="C0", lw=1.0, ls="--")}
+    for side in ("oracle", "model"):
+        d = res[side]
+        if "error" in d:
+            ax.plot([], [], **styles[side], label=f"{side}: failed ({d['error'][:60]})")
+            continue
+        for b in range(d["frequencies"].shape[1]):
+            ax.plot(res["x"], d["frequencies"][:, b], **styles[side], label=side if b == 0 else None)
+        bx.plot(d["dos"], d["dos_frequency"], **styles[side])
+    for x0, label in res.get("special", []):
+        ax.axvline(x0, color="0.8", lw=0.5)
+    if res.get("special"):
+        xs = [x for x, _ in res["special"]]
+        ax.set_xticks(xs, [r"$\Gamma$" if lab == "G" else lab for _, lab in res["special"]])
+        ax.set_xlim(min(xs), max(xs))
+    ax.set_ylabel("frequency (THz)")
+    ax.legend(fontsize=7, loc="lower right")
+    bx.set_xlabel("DOS (1/THz)")
+    bx.set_xlim(left=0)
+    ax.text(0.01, 0.97, "(a)", transform=ax.transAxes, va="top")
+    bx.text(0.05, 0.97, "(b)", transform=bx.transAxes, va="top")
     add_title(fig, title)
     fig.tight_layout()
     return save_figure(fig, stem)

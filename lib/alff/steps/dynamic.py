@@ -17,7 +17,7 @@ from ..jobs import read_json, write_json
 from ..models import build_model, load_model
 from ..structure_io import read_frames
 
-__all__ = ["scheme_analysis", "dynamic_report", "structures_to_reach", "TABLE_COLUMNS"]
+__all__ = ["scheme_analysis", "dynamic_report", "phonon_step", "structures_to_reach", "TABLE_COLUMNS"]
 
 log = logging.getLogger("alff.dynamic")
 
@@ -212,3 +212,30 @@ def _markdown(table, paper, common):
                  _fmt(paper.get("eps_b_meV_A")), "-", "-", "-", "-"]
         lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def phonon_step(model_path, system, oracle_cfg, cache_dir, out, title=None):
+    """Phonons of the final model against the oracle's: ``out`` paths
+    ``summary`` (validation rows, csv), ``data`` (npz) and the figure stem
+    ``phonons``. The oracle's displaced supercells go through the cache."""
+    from ..plotting_dynamic import phonon_figure
+    from ..structures import build_structure
+    from ..validation.phonons import phonon_rows, phonon_validation
+    from ..validation.rows import write_rows
+    from .common import oracle_cache
+    model = load_model(model_path)
+    unit = build_structure(dict(system, repeat=[1, 1, 1]))
+    res = phonon_validation(model, unit, system["repeat"], oracle_cache(oracle_cfg, cache_dir))
+    write_rows(phonon_rows(res), out["summary"])
+    arrays = {"x": np.asarray(res.get("x", []))}
+    for side in ("model", "oracle"):
+        for k in ("frequencies", "dos_frequency", "dos"):
+            if k in res[side]:
+                arrays[f"{side}_{k}"] = res[side][k]
+    with atomic_path(out["data"]) as tmp:
+        np.savez(tmp, **arrays)
+    phonon_figure(res, out["phonons"], title)
+    bad = [f"{s}: {res[s]['error']}" for s in ("model", "oracle") if "error" in res[s]]
+    if bad:
+        log.error("phonons: %s (the rows are flagged invalid)", "; ".join(bad))
+    return res
