@@ -128,3 +128,16 @@ def test_an_mtp_scheme_validates_with_its_defaults_and_rejects_bad_keys():
         validate_config({"schemes": {"mtp": {"model": {"kind": "mtp", "level": 7}}}}, SCHEMA)
     with pytest.raises(ConfigError, match=r"schemes.mtp.model.weighting: 'atoms' is not one of"):
         validate_config({"schemes": {"mtp": {"model": {"kind": "mtp", "weighting": "atoms"}}}}, SCHEMA)
+
+
+def test_binary_crystals_take_a_formula():
+    from alff.structures import normalise_system_element, system_species
+    a = build_structure({"kind": "bulk", "element": "InP", "crystal": "zincblende", "a": 5.83, "repeat": [1, 1, 1]})
+    assert len(a) == 8 and sorted(set(a.get_chemical_symbols())) == ["In", "P"]
+    assert system_species({"element": "InP", "crystal": "zincblende"}) == ["In", "P"]
+    assert system_species({"element": "Cu", "crystal": "fcc"}) == ["Cu"]
+    for bad in ("In", "inp", "InIn", "InPAs"):
+        with pytest.raises(ValueError, match=f"system.element: '{bad}' is not the formula of two species"):
+            normalise_system_element(bad, "zincblende")
+    with pytest.raises(ConfigError, match="system.element: 'In' is not the formula of two species"):
+        validate_config({"system": {"element": "In", "crystal": "zincblende", "a": 5.8}}, SCHEMA)

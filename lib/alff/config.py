@@ -187,7 +187,7 @@ def _drop_null_cutoffs(name, model):
 def _element_errors(cfg, res):
     """Normalise the element symbols in place ('cu' -> 'Cu', recorded);
     errors naming the key for those that are no chemical symbol."""
-    from .structures import normalise_element
+    from .structures import normalise_element, normalise_system_element
     errs = []
     places = [("system", "element"), ("validate", "element")]
     if cfg["system"]["kind"] == "slab" and cfg["system"].get("adatom"):
@@ -200,7 +200,8 @@ def _element_errors(cfg, res):
         if symbol is None:
             continue
         try:
-            fixed = normalise_element(symbol, key)
+            fixed = (normalise_system_element(symbol, cfg["system"].get("crystal"), key) if place == ("system", "element")
+                     else normalise_element(symbol, key))
         except ValueError as err:
             errs.append(str(err))
             continue
@@ -226,7 +227,8 @@ def _labelled_elements(cfg):
             except ValueError:
                 pass  # named by the structure check
     else:
-        out[s["element"]] = "system.element"
+        from .structures import system_species
+        out.update({el: "system.element" for el in system_species(s)})
         if s["kind"] == "slab" and s.get("adatom"):
             out.setdefault(s["adatom"]["element"], "system.adatom.element")
     if _validation_on(cfg):

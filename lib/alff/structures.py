@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 from ase.build import add_adsorbate, bulk, fcc111, fcc100, fcc110, bcc100, bcc110, bcc111
 
-__all__ = ["build_structure", "apply_strain", "check_element", "normalise_element"]
+__all__ = ["build_structure", "apply_strain", "check_element", "normalise_element", "BINARY_CRYSTALS",
+           "system_species", "normalise_system_element"]
+
+#: crystals of two species: system.element is their formula (e.g. 'InP' for zincblende)
+BINARY_CRYSTALS = ("zincblende", "rocksalt")
 
 _SLABS = {("fcc", "111"): fcc111, ("fcc", "100"): fcc100, ("fcc", "110"): fcc110,
           ("bcc", "100"): bcc100, ("bcc", "110"): bcc110, ("bcc", "111"): bcc111}
@@ -29,7 +33,9 @@ def build_structure(cfg):
     """
     kind = cfg.get("kind", "bulk")
     if kind in ("bulk", "vacancy"):
-        el, crystal, cubic = check_element(cfg["element"]), cfg.get("crystal", "fcc"), cfg.get("cubic", True)
+        crystal, cubic = cfg.get("crystal", "fcc"), cfg.get("cubic", True)
+        el = normalise_system_element(cfg["element"], crystal) if crystal in BINARY_CRYSTALS \
+            else check_element(cfg["element"])
         if cubic and crystal == "hcp":
             raise ValueError("system.cubic: an hcp crystal has no conventional cubic cell; set cubic: false")
         try:
@@ -114,3 +120,28 @@ def apply_strain(atoms, strain):
     if np.any(s != 0):
         out.set_cell(out.cell[:] * (1.0 + s)[:, None], scale_atoms=True)
     return out
+
+
+def normalise_system_element(symbol, crystal, key="system.element"):
+    """``system.element`` in its canonical form: a chemical symbol, or for
+    a crystal of two species (:data:`BINARY_CRYSTALS`) their formula with
+    each symbol normalised ('inp' is no formula; 'InP' is), else a
+    ValueError naming ``key``."""
+    if crystal not in BINARY_CRYSTALS:
+        return normalise_element(symbol, key)
+    import re
+    parts = re.findall(r"[A-Z][a-z]?", symbol) if isinstance(symbol, str) else []
+    if len(parts) != 2 or "".join(parts) != symbol or parts[0] == parts[1]:
+        raise ValueError(f"{key}: '{symbol}' is not the formula of two species, which system.crystal {crystal} "
+                         "needs (e.g. 'InP', 'GaAs', 'NaCl')")
+    return "".join(normalise_element(p, key) for p in parts)
+
+
+def system_species(system):
+    """The chemical symbols of a bulk, vacancy or slab system section (one,
+    or two for :data:`BINARY_CRYSTALS`)."""
+    import re
+    el = system["element"]
+    if system.get("crystal") in BINARY_CRYSTALS and isinstance(el, str):
+        return re.findall(r"[A-Z][a-z]?", el)
+    return [el]
