@@ -10,7 +10,7 @@ export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 
-.PHONY: test test-long install bench clean run paper-mlip
+.PHONY: test test-long install bench clean run paper-mlip paper-dynamic
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ paper-mlip: install
 	$(BIN)/snakemake --configfile config/systems/al_mlip.yaml --profile profiles/local
 	$(BIN)/snakemake elastic --configfile config/systems/mo_elastic.yaml --profile profiles/local
 	$(BIN)/snakemake paper_mlip --profile profiles/local
+
+# The dynamic-training paper's experiments (config/systems/si_dynamic, inp_dynamic), then their table in
+# results/paper_dynamic/ (target paper_dynamic; README, "Dynamic training")
+paper-dynamic: install
+	$(BIN)/snakemake --configfile config/systems/si_dynamic.yaml --profile profiles/local
+	$(BIN)/snakemake --configfile config/systems/inp_dynamic.yaml --profile profiles/local
+	$(BIN)/snakemake paper_dynamic --profile profiles/local
 
 bench: install
 	$(BIN)/python bench/md_speed.py --json bench/results/md_speed.json

@@ -41,6 +41,7 @@ include: "rules/hull.smk"
 include: "rules/elastic.smk"
 include: "rules/paper_mlip.smk"
 include: "rules/dynamic.smk"
+include: "rules/paper_dynamic.smk"
 
 
 rule all:

@@ -5,7 +5,7 @@
 
 FC_SCHEMES = [s for s in SCHEMES if config["schemes"][s]["model"]["kind"] == "force_constants"]
 DYN_FILES = {"summary": "summary.json", "curve": "curve.csv", "z": "z.npz", "nvt": "nvt.csv"}
-DYN_FIGURES = ["bayesian_error", "convergence", "z_distribution"]
+from alff.steps.dynamic import DYN_FIGURES
 
 
 def dynamic_outputs():

@@ -185,3 +185,34 @@ def test_phonons_of_a_harmonic_model_equal_the_oracle(tmp_path):
     rows = phonon_rows(res)
     assert rows and not any(r["valid"] for r in rows if np.isfinite(r["oracle_value"]) or "at" in r["observable"])
     assert all("SCF did not converge" in r["note"] for r in rows if "at" in r["observable"])
+
+
+def test_paper_dynamic_collects_the_experiments_and_judges_the_conclusion(tmp_path):
+    from alff.steps.paper_dynamic import conclusion, experiment_paths, missing_outputs, paper_dynamic_step
+    from alff.steps.dynamic import TABLE_COLUMNS
+    section = {"experiments": {"Si": "si", "InP": "inp"}, "out": "pd"}
+    assert "made by `snakemake --configfile config/systems/si.yaml" in missing_outputs(section, tmp_path)
+    need = {"Si": (12.0, 30.0), "InP": (40.0, 20.0)}
+    for exp, run in section["experiments"].items():
+        d = tmp_path / run / "dynamic"
+        (d / "figures").mkdir(parents=True)
+        rows = [dict(dict.fromkeys(TABLE_COLUMNS), scheme=s, selector=s, structures=10, valid=True, reason="",
+                     structures_to_common_eps_b=n) for s, n in zip(("trajectory_average", "eps_min"), need[exp])]
+        pd.DataFrame(rows).to_csv(d / "table.csv", index=False)
+        (d / "table.md").write_text(f"| {exp} table |\n")
+        (d / "metrics.json").write_text(json.dumps({"paper": {"label": exp, "structures": 60}}))
+        for f in ("bayesian_error", "convergence", "z_distribution"):
+            (d / "figures" / f"{f}.png").write_bytes(b"png")
+    assert missing_outputs(section, tmp_path) is None
+    out = {"table": tmp_path / "t.csv", "markdown": tmp_path / "t.md", "figures_dir": tmp_path / "figs"}
+    paper_dynamic_step(section, experiment_paths(section, tmp_path), out)
+    t = pd.read_csv(out["table"])
+    assert len(t) == 6 and set(t["experiment"]) == {"Si", "InP"}
+    got = t[t["scheme"] == "trajectory_average"].set_index("experiment")["trajectory_average_fewer"]
+    assert bool(got["Si"]) and not bool(got["InP"])
+    md = Path(out["markdown"]).read_text()
+    assert "| Si table |" in md and "structures than eps_min at the same eps_B: NO (40.0 against 20.0" in md
+    assert (tmp_path / "figs" / "InP_convergence.png").exists()
+    bad = pd.DataFrame([dict(selector="trajectory_average", valid=False, structures_to_common_eps_b=3.0),
+                        dict(selector="eps_min", valid=True, structures_to_common_eps_b=9.0)])
+    assert conclusion(bad) == (None, "needs a valid trajectory_average and eps_min scheme")

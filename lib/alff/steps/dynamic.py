@@ -17,7 +17,10 @@ from ..jobs import read_json, write_json
 from ..models import build_model, load_model
 from ..structure_io import read_frames
 
-__all__ = ["scheme_analysis", "dynamic_report", "phonon_step", "structures_to_reach", "TABLE_COLUMNS"]
+__all__ = ["scheme_analysis", "dynamic_report", "phonon_step", "structures_to_reach", "TABLE_COLUMNS", "DYN_FIGURES"]
+
+#: the figures of the comparison (results/<run>/dynamic/figures/)
+DYN_FIGURES = ["bayesian_error", "convergence", "z_distribution"]
 
 log = logging.getLogger("alff.dynamic")
 
