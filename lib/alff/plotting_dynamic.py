@@ -15,6 +15,16 @@ __all__ = ["bayesian_error_figure", "convergence_figure", "z_figure", "phonon_fi
 MEV = 1e3
 
 
+def _finish(fig, panels, title, stem):
+    """Panel letters (a), (b), ... at the top left (x offsets per panel),
+    the title, and the PNG and PDF."""
+    for (ax, x), letter in zip(panels, "abcdefgh"):
+        ax.text(x, 0.97, f"({letter})", transform=ax.transAxes, va="top")
+    add_title(fig, title)
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
 def _scored(log):
     """Log rows with an eps_B (scored steps), in time order."""
     sub = log[np.isfinite(log["max_uncertainty"])]
@@ -105,11 +115,7 @@ def convergence_figure(data, stem, title=None):
     bx.set_ylabel(r"mean test $\epsilon_B$ (meV/$\mathrm{\AA}$)")
     ax.legend(fontsize=6)
     bx.legend(fontsize=7)
-    ax.text(0.02, 0.96, "(a)", transform=ax.transAxes, va="top")
-    bx.text(0.02, 0.96, "(b)", transform=bx.transAxes, va="top")
-    add_title(fig, title)
-    fig.tight_layout()
-    return save_figure(fig, stem)
+    return _finish(fig, ((ax, 0.02), (bx, 0.02)), title, stem)
 
 
 def z_figure(data, stem, title=None):
@@ -164,8 +170,4 @@ def phonon_figure(res, stem, title=None):
     ax.legend(fontsize=7, loc="lower right")
     bx.set_xlabel("DOS (1/THz)")
     bx.set_xlim(left=0)
-    ax.text(0.01, 0.97, "(a)", transform=ax.transAxes, va="top")
-    bx.text(0.05, 0.97, "(b)", transform=bx.transAxes, va="top")
-    add_title(fig, title)
-    fig.tight_layout()
-    return save_figure(fig, stem)
+    return _finish(fig, ((ax, 0.01), (bx, 0.05)), title, stem)
