@@ -20,7 +20,8 @@ the structure, which at the paper's cutoffs cost ~20x the forces alone; with
 step right after each label (the first step of a refitted model), and the
 forces alone at the others. The criteria see only scored steps: the running
 mean over the previous k MD steps is the mean of the ``k // n`` scored steps
-in them, ``min_steps`` likewise counts MD steps.
+in them (the step after a label is judged but not added to the window, so
+that it does not weigh n times), ``min_steps`` likewise counts MD steps.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ class TrajectoryAverageSelector(_WholeStructure):
         n = len(self.window)
         self.threshold_ = self.gamma * float(np.mean(self.window)) if n >= self._needed else float("nan")
         fire = n >= self._needed and eps > self.threshold_
-        self.window.append(eps)
+        if step % self.score_every == 0:  # the stride's steps only: the extra step after a label is judged, not kept
+            self.window.append(eps)
         return LABEL if fire else CONTINUE
 
     def get_state(self):
