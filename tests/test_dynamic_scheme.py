@@ -132,3 +132,22 @@ def test_config_gives_the_system_cell_and_refuses_atom_subsets():
         validate_config(bad, SCHEMA)
     with pytest.raises(ValueError, match=r"model.cutoffs \[5.0\]: a cutoff must be below half"):
         build_model({"kind": "force_constants", "reference": _reference(), "cutoffs": [5.0]}).fit([])
+
+
+def test_config_names_bad_selector_settings_reserved_names_and_binary_validation():
+    bad = _config()
+    bad["schemes"]["dyn"]["selector"] = dict(SEL, score_every=200, min_steps=100)
+    with pytest.raises(ConfigError, match=r"schemes.dyn.selector: trajectory_average needs score_every <= min_steps"):
+        validate_config(bad, SCHEMA)
+    bad = _config()
+    bad["schemes"]["dyn"]["selector"] = dict(SEL, score_every=4)  # learn.log_every 10
+    with pytest.raises(ConfigError, match=r"learn.log_every: 10 is not a multiple of schemes.dyn.selector.score_every"):
+        validate_config(bad, SCHEMA)
+    two = _config()
+    two["schemes"] = {"dynamic": two["schemes"]["dyn"], "other": two["schemes"]["dyn"]}
+    two["learn"]["schemes"] = ["dynamic", "other"]
+    with pytest.raises(ConfigError, match="a scheme cannot be named 'dynamic'"):
+        validate_config(two, SCHEMA)
+    gp = {"system": {"element": "InP", "crystal": "zincblende", "a": 5.83}, "oracle": {"kind": "lj"}}
+    with pytest.raises(ConfigError, match="validate.element: system.element 'InP' is the formula of a zincblende"):
+        validate_config(gp, SCHEMA)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from .structures import BINARY_CRYSTALS
+
 __all__ = ["ConfigError", "validate_config", "resolve_config", "load_config", "scheme_sections", "LEGACY_KEYS"]
 
 
@@ -89,6 +91,27 @@ def _legacy_errors(cfg):
     return errs
 
 
+#: directories of results/<run>/ that a scheme's (results/<run>/<scheme>/ with several schemes) must not be
+RESERVED_SCHEME_NAMES = ("seed", "testset", "logs", "benchmarks", "oracle_cache", "dynamic", "hull", "elastic")
+
+
+def _selector_errors(cfg, name, sc):
+    """The selector built from its section (settings that only the class
+    checks), and the dynamic-training selectors' log grid."""
+    from .selection import build_selector
+    if ":" in sc["selector"]["kind"]:
+        return []
+    try:
+        sel = build_selector(sc["selector"])
+    except (ValueError, TypeError) as err:
+        return [f"schemes.{name}.{str(err)}" if str(err).startswith("selector") else f"schemes.{name}.selector: {err}"]
+    every, log_every = int(getattr(sel, "score_every", 1)), int(cfg["learn"]["log_every"])
+    if every > 1 and log_every % every:
+        return [f"learn.log_every: {log_every} is not a multiple of schemes.{name}.selector.score_every {every} (the "
+                "learning log and its figure would see eps_B only where both grids meet)"]
+    return []
+
+
 def _scheme_errors(cfg, schema):
     from .models.registry import MODEL_KINDS
     from .selection.registry import SELECTOR_KINDS
@@ -97,6 +120,9 @@ def _scheme_errors(cfg, schema):
         if name not in cfg["schemes"]:
             errs.append(f"learn.schemes: '{name}' is not a section of schemes (defined: {sorted(cfg['schemes'])})")
             continue
+        if len(cfg["learn"]["schemes"]) > 1 and name in RESERVED_SCHEME_NAMES:
+            errs.append(f"learn.schemes: a scheme cannot be named '{name}' (results/<run>/{name}/ holds the run's "
+                        f"own outputs); rename schemes.{name}")
         sc = cfg["schemes"][name]
         for part, kinds in (("model", MODEL_KINDS), ("selector", SELECTOR_KINDS)):
             kind = sc[part]["kind"]
@@ -106,6 +132,8 @@ def _scheme_errors(cfg, schema):
         if sc["selector"]["kind"] == "maxvol" and sc["model"]["kind"] != "mtp":
             errs.append(f"schemes.{name}.selector.kind: maxvol (D-optimality) needs a model with an active set: "
                         f"schemes.{name}.model.kind must be mtp, not '{sc['model']['kind']}'")
+        if sc["selector"]["kind"] in SELECTOR_KINDS:
+            errs += _selector_errors(cfg, name, sc)
         if sc["model"]["kind"] == "force_constants":
             errs += _fc_errors(cfg, name, sc)
         if sc["explore"]:
@@ -170,7 +198,7 @@ def _semantic_errors(cfg):
         cfg["system"]["adatom"]["element"] = cfg["system"]["element"]
     for name, sc in cfg["schemes"].items():
         errs += _drop_null_cutoffs(name, sc.get("model") or {})
-    return errs
+    return errs + _binary_validation_errors(cfg)
 
 
 def _drop_null_cutoffs(name, model):
@@ -212,6 +240,22 @@ def _element_errors(cfg, res):
     return errs
 
 
+def _binary_validation_errors(cfg):
+    """The validation builds cells of one element: a binary crystal needs
+    validate.element (or no validated scheme)."""
+    from .defaults import _validation_on
+    from .models.registry import is_validated
+    s = cfg["system"]
+    if s["kind"] == "file" or s.get("crystal") not in BINARY_CRYSTALS or cfg["validate"]["element"]:
+        return []
+    if not _validation_on(cfg) or not any(is_validated(cfg["schemes"][n]["model"]["kind"])
+                                          for n in cfg["learn"]["schemes"] if n in cfg["schemes"]):
+        return []
+    return [f"validate.element: system.element '{s['element']}' is the formula of a {s['crystal']} crystal, but the "
+            "validation (RDF, NEB, diffusion, melting) builds fcc cells of one element: set validate.element or "
+            "validate.enabled: false"]
+
+
 def _labelled_elements(cfg):
     """{element: config key} of every element the oracle labels (the start
     structure's, the adatom's, the validation's); a structure file's are
@@ -231,7 +275,8 @@ def _labelled_elements(cfg):
         out.update({el: "system.element" for el in system_species(s)})
         if s["kind"] == "slab" and s.get("adatom"):
             out.setdefault(s["adatom"]["element"], "system.adatom.element")
-    if _validation_on(cfg):
+    if _validation_on(cfg) and (cfg["validate"]["element"] or s["kind"] == "file"
+                                or s.get("crystal") not in BINARY_CRYSTALS):
         out.setdefault(cfg["validate"]["element"] or s["element"], "validate.element")
     return out
 

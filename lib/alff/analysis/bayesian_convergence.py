@@ -82,7 +82,9 @@ def error_summary(model, frames):
     dict
         ``rmse``, ``mae`` (eV/A, over every force component), ``noise``
         (beta^-1/2), ``mean_eps_b``, ``rms_eps_b`` and ``predicted_rmse`` =
-        sqrt(beta^-1 + <eps_B^2>), ``z_std``, ``z_skewness``, ``n_frames``.
+        sqrt(beta^-1 + <eps_B^2>), ``z_std``, ``z_mean``, ``z_rms`` (1 when
+        calibrated; std about the mean alone would hide a bias),
+        ``z_skewness``, ``n_frames``.
     """
     err, std, eps = test_predictions(model, frames)
     noise = float(model.noise_)
@@ -90,6 +92,7 @@ def error_summary(model, frames):
     return {"rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))), "noise": noise,
             "mean_eps_b": float(np.mean(eps)), "rms_eps_b": float(np.sqrt(np.mean(eps ** 2))),
             "predicted_rmse": float(np.sqrt(noise ** 2 + np.mean(eps ** 2))), "z_std": float(np.std(z)),
+            "z_mean": float(np.mean(z)), "z_rms": float(np.sqrt(np.mean(z * z))),
             "z_skewness": skewness(z), "n_frames": len(frames)}
 
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["phonon_setup", "order_map", "finite_displacement_fc", "dispersion", "total_dos", "THZ_TO_MEV"]
-
-THZ_TO_MEV = 4.135667696
+__all__ = ["phonon_setup", "order_map", "finite_displacement_fc", "dispersion", "total_dos"]
 
 
 def _phonopy_atoms(atoms):

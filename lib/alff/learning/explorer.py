@@ -352,7 +352,7 @@ class Explorer:
             forces = res["forces"] if action.forces is None else action.forces
             if action.event or st.step % self.log_every == 0:
                 if "energy" not in res:
-                    res = dict(res, energy=self.evaluate(energy=True)[0]["energy"])
+                    res = dict(res, energy=self.evaluate(energy=True, scored=False)[0]["energy"])
                 self._row(res, score, action.event)
             self._progress()
             if action.checkpoint:

@@ -157,7 +157,7 @@ def dynamic_report(schemes, inputs, section, out, title=None):
     data = {s: {"summary": read_json(p["summary"]), "curve": pd.read_csv(p["curve"]), "z": dict(np.load(p["z"])),
                 "nvt": pd.read_csv(p["nvt"]), "log": pd.read_csv(p["log"]), "calls": pd.read_csv(p["calls"])}
             for s, p in inputs.items()}
-    common = max(float(d["curve"]["mean_eps_b"].iloc[-1]) for d in data.values())
+    common = _common_eps_b(data)
     rows = [_row(s, schemes[s], d, common) for s, d in data.items()]
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     with atomic_path(out["table"]) as tmp:
@@ -165,12 +165,24 @@ def dynamic_report(schemes, inputs, section, out, title=None):
     paper = section.get("paper")
     with atomic_path(out["markdown"]) as tmp:
         tmp.write_text(_markdown(table, paper, common))
-    write_json(out["metrics"], {"common_eps_b_meV_A": 1e3 * common, "schemes": rows, "paper": paper})
+    write_json(out["metrics"], {"common_eps_b_meV_A": 1e3 * common if np.isfinite(common) else None,
+                                "schemes": rows, "paper": paper})
     k = int(section["k"])
     bayesian_error_figure(data, schemes, k, out["bayesian_error"], title)
     convergence_figure(data, out["convergence"], title)
     z_figure(data, out["z_distribution"], title)
     return table
+
+
+def _valid(d):
+    return d["summary"]["n_ok_calls"] > 0 and d["summary"]["nvt"]["valid"]
+
+
+def _common_eps_b(data):
+    """The Bayesian error every valid scheme's curve reaches: the largest
+    final mean test eps_B among them (NaN with fewer than two valid)."""
+    finals = [float(d["curve"]["mean_eps_b"].iloc[-1]) for d in data.values() if _valid(d)]
+    return max(finals) if len(finals) >= 2 else float("nan")
 
 
 def _row(name, selector, d, common):
@@ -180,7 +192,7 @@ def _row(name, selector, d, common):
         reasons.append("the criterion never fired: the model is the seed's fit")
     if not s["nvt"]["valid"]:
         reasons.append(f"NVT: {s['nvt']['reason']}")
-    need = structures_to_reach(d["curve"], common)
+    need = structures_to_reach(d["curve"], common) if np.isfinite(common) and not reasons else None
     mean_nvt = s["nvt"]["mean_eps_b"]
     return {"scheme": name, "selector": selector.get("kind", ""), "structures": s["n_structures"],
             "oracle_calls": s["n_oracle_calls"], "mae_meV_A": 1e3 * t["mae"], "rmse_meV_A": 1e3 * t["rmse"],
@@ -199,7 +211,8 @@ def _fmt(x, digits=2):
 def _markdown(table, paper, common):
     head = ["scheme", "criterion", "structures", "oracle calls", "MAE", "RMSE", "beta^-1/2",
             "sqrt(beta^-1 + <eps_B^2>)", "mean eps_B (NVT)", "z_B std", "z_B skewness",
-            f"structures to eps_B = {1e3 * common:.2f}", "valid"]
+            f"structures to eps_B = {1e3 * common:.2f}" if np.isfinite(common)
+            else "structures to a common eps_B (needs two valid schemes)", "valid"]
     lines = ["Forces in meV/A; test structures from the oracle's NVT (testset), eps_B of the model's own NVT.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.to_dict("records"):
