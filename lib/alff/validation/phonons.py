@@ -116,10 +116,10 @@ def phonon_rows(res):
     if not (m_err or o_err):
         fm, fo = res["model"]["frequencies"], res["oracle"]["frequencies"]
         rms = float(np.sqrt(np.mean((fm - fo) ** 2)))
-        rows.append(row("phonon frequencies, RMS difference over the path", "harmonic", rms, None, "THz",
+        rows.append(row("RMS phonon frequency difference over the path", "harmonic", rms, None, "THz",
                         note=f"{100 * rms / float(np.max(fo)):.1f} % of the oracle's highest frequency"))
         dfc = res["model"]["fc"] - res["oracle"]["fc"]
         rel = float(np.linalg.norm(dfc) / np.linalg.norm(res["oracle"]["fc"]))
-        rows.append(row("2nd-order force constants, relative RMS difference", "finite differences", rel, None, "",
+        rows.append(row("relative RMS difference of the 2nd-order force constants", "finite differences", rel, None, "",
                         note="||Phi_model - Phi_oracle|| / ||Phi_oracle|| over the supercell"))
     return rows
