@@ -20,7 +20,7 @@ from test_pipeline import REPO, snakemake
 
 # the tiny steps: run by Snakemake itself, never queued on a cluster, no benchmark
 LOCAL_RULES = {"all", "select", "merge", "finalize", "report", "validation_summary", "validate", "paper", "hull",
-               "elastic", "paper_mlip"}
+               "elastic", "paper_mlip", "dynamic", "paper_dynamic"}
 
 
 def report_members(zpath):
