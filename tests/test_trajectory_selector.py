@@ -81,5 +81,24 @@ def test_score_every_keeps_the_window_in_md_steps():
         build_selector({"kind": "trajectory_average", "score_every": 0})
     with pytest.raises(ValueError, match="score_every <= min_steps"):
         build_selector({"kind": "trajectory_average", "score_every": 50, "min_steps": 20})
-    with pytest.raises(ValueError, match="takes gamma, k, min_steps and score_every"):
+    with pytest.raises(ValueError, match="takes gamma, k, min_steps, score_every and noise_factor"):
         build_selector({"kind": "trajectory_average", "window": 5})
+
+
+def test_noise_factor_labels_a_model_poor_from_the_start():
+    """eps_B that rises to its plateau before the window is armed never
+    exceeds 3x a mean holding the rise; with noise_factor it is labelled
+    while eps_B > factor * beta^-1/2, and not once below it."""
+    rise = [0.9 * min(s / 50.0, 1.0) for s in range(0, 400, 10)]
+    m = FakeModel()
+    m.noise_ = 0.1
+    plain = build_selector({"kind": "trajectory_average", "k": 1000, "min_steps": 100, "score_every": 10})
+    assert all(plain.verdict(10 * j, plain.score(m, None, _pred(e))) == CONTINUE for j, e in enumerate(rise))
+    floor = build_selector({"kind": "trajectory_average", "k": 1000, "min_steps": 100, "score_every": 10,
+                            "noise_factor": 2.0})
+    v = [floor.verdict(10 * j, floor.score(m, None, _pred(e))) for j, e in enumerate(rise)]
+    assert v.index(LABEL) == 2 and floor.threshold_ == pytest.approx(0.2)  # eps 0.36 > 2 x 0.1 at step 20
+    m.noise_ = 1.0  # after a refit on anharmonic data beta^-1/2 rose: eps_B is now below the floor
+    assert floor.verdict(400, floor.score(m, None, _pred(0.9))) == CONTINUE
+    with pytest.raises(ValueError, match="noise_factor must be > 0"):
+        build_selector({"kind": "trajectory_average", "noise_factor": 0})

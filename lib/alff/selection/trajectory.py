@@ -96,18 +96,29 @@ class TrajectoryAverageSelector(_WholeStructure):
         Steps in the window before the criterion may fire.
     score_every : int
         MD steps between scored steps (the explorer's stride of eps_B).
+    noise_factor : float or None
+        Also label when eps_B > noise_factor * beta^-1/2 (the model's
+        posterior error above its fitted noise: more data would lower the
+        error). None (default) - the paper's criterion alone, which compares
+        eps_B with its own past and so does not see a model that is poor from
+        the start of the trajectory (measured: config/systems/si_dynamic.yaml).
 
     Attributes
     ----------
     threshold_ : float
-        gamma * mu_k at the latest step (NaN while the window fills).
+        The lower of gamma * mu_k (NaN while the window fills) and
+        noise_factor * beta^-1/2 at the latest step.
     """
 
     kind = "trajectory_average"
 
-    def __init__(self, gamma=3.0, k=1000, min_steps=20, score_every=1):
+    def __init__(self, gamma=3.0, k=1000, min_steps=20, score_every=1, noise_factor=None):
         self.gamma, self.k, self.min_steps = float(gamma), int(k), int(min_steps)
         self.score_every = _score_every(score_every)
+        self.noise_factor = None if noise_factor is None else float(noise_factor)
+        if self.noise_factor is not None and not self.noise_factor > 0:
+            raise ValueError(f"selector.noise_factor must be > 0 or null, got {noise_factor}")
+        self._noise = float("nan")
         if not self.gamma > 1.0 or self.k < 1 or not 1 <= self.min_steps <= self.k:
             raise ValueError(f"selector: trajectory_average needs gamma > 1 and 1 <= min_steps <= k, got gamma "
                              f"{gamma}, k {k}, min_steps {min_steps}")
@@ -120,18 +131,23 @@ class TrajectoryAverageSelector(_WholeStructure):
 
     @classmethod
     def from_config(cls, section):
-        unknown = set(section) - {"kind", "gamma", "k", "min_steps", "score_every"}
+        unknown = set(section) - {"kind", "gamma", "k", "min_steps", "score_every", "noise_factor"}
         if unknown:
-            raise ValueError(f"selector: trajectory_average takes gamma, k, min_steps and score_every, got "
-                             f"{sorted(unknown)}")
+            raise ValueError(f"selector: trajectory_average takes gamma, k, min_steps, score_every and noise_factor, "
+                             f"got {sorted(unknown)}")
         return cls(section.get("gamma", 3.0), section.get("k", 1000), section.get("min_steps", 20),
-                   section.get("score_every", 1))
+                   section.get("score_every", 1), section.get("noise_factor"))
+
+    def _observe(self, model, eps):
+        self._noise = float(model.noise_)
 
     def verdict(self, step, score):
         eps = float(np.max(score))
         n = len(self.window)
-        self.threshold_ = self.gamma * float(np.mean(self.window)) if n >= self._needed else float("nan")
-        fire = n >= self._needed and eps > self.threshold_
+        average = self.gamma * float(np.mean(self.window)) if n >= self._needed else float("nan")
+        floor = self.noise_factor * self._noise if self.noise_factor is not None else float("nan")
+        self.threshold_ = float(np.nanmin([average, floor])) if np.isfinite([average, floor]).any() else float("nan")
+        fire = bool((n >= self._needed and eps > average) or (np.isfinite(floor) and eps > floor))
         if step % self.score_every == 0:  # the stride's steps only: the extra step after a label is judged, not kept
             self.window.append(eps)
         return LABEL if fire else CONTINUE
