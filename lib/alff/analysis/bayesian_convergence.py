@@ -74,8 +74,10 @@ def test_predictions(model, frames):
     return err, std, np.sqrt(np.mean(std ** 2, axis=1))
 
 
-def error_summary(model, frames):
-    """Test errors against the model's own convergence measures.
+def error_summary(model, frames, predictions=None):
+    """Test errors against the model's own convergence measures
+    (``predictions``: :func:`test_predictions` of the same model and frames,
+    when the caller has them).
 
     Returns
     -------
@@ -86,7 +88,7 @@ def error_summary(model, frames):
         calibrated; std about the mean alone would hide a bias),
         ``z_skewness``, ``n_frames``.
     """
-    err, std, eps = test_predictions(model, frames)
+    err, std, eps = test_predictions(model, frames) if predictions is None else predictions
     noise = float(model.noise_)
     z = z_scores(err, std, noise)
     return {"rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))), "noise": noise,

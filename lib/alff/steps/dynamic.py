@@ -68,17 +68,17 @@ def scheme_analysis(model_path, model_section, train_path, test_paths, calls_pat
     rows = learning_curve(build_model(model_section), train, tests, sizes)
     with atomic_path(out["curve"]) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
-    test = error_summary(final, tests)
+    final_pred = test_predictions(final, tests)  # the rows of every test structure: once, for both uses
+    test = error_summary(final, tests, final_pred)
     if not np.isclose(test["noise"], rows[-1]["noise"], rtol=1e-6):
         raise RuntimeError(f"dynamic report: the refit on all {len(train)} training structures gives "
                            f"beta^-1/2 {rows[-1]['noise']:.6g}, the final model {test['noise']:.6g}: {train_path} "
                            f"is not the final model's training set")
     sub_row, ratio = subset_of_ratio(rows, section["subset_ratio"])
     sub = build_model(model_section).fit(train[:sub_row["n_structures"]])
-    z = {}
-    for name, m in (("full", final), ("subset", sub)):
-        err, std, _ = test_predictions(m, tests)
-        z[name] = z_scores(err, std, m.noise_)
+    z = {"full": z_scores(final_pred[0], final_pred[1], final.noise_)}
+    err, std, _ = test_predictions(sub, tests)
+    z["subset"] = z_scores(err, std, sub.noise_)
     with atomic_path(out["z"]) as tmp:
         np.savez(tmp, full=z["full"], subset=z["subset"])
     nvt = _nvt(final, tests[0], section["nvt"], explore, seed)
