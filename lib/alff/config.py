@@ -228,7 +228,8 @@ def _element_errors(cfg, res):
         if symbol is None:
             continue
         try:
-            fixed = (normalise_system_element(symbol, cfg["system"].get("crystal"), key) if place == ("system", "element")
+            crystal = cfg["system"].get("crystal")
+            fixed = (normalise_system_element(symbol, crystal, key) if place == ("system", "element")
                      else normalise_element(symbol, key))
         except ValueError as err:
             errs.append(str(err))

@@ -4,7 +4,8 @@ The :class:`Explorer` integrates the dynamics on the selector's drive
 potential, asks the selector for a per-atom score and a verdict at every
 step (or every ``selector.score_every``-th step and the step after each
 event, for selectors whose score costs far more than the forces; the other
-steps are driven by the forces alone and logged with a NaN score), and hands every verdict other than ``continue`` to a *handler*: the
+steps are driven by the forces alone and logged with a NaN score), and
+hands every verdict other than ``continue`` to a *handler*: the
 on-the-fly driver (label now) or the batch collector (keep candidates). The
 handler answers with an :class:`Action`. The explorer keeps no learning
 state of its own beyond the MD state and the log it writes to.
